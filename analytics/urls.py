@@ -1,0 +1,5 @@
+"""API routes of the analytics app."""
+
+from __future__ import annotations
+
+urlpatterns: list = []

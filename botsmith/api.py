@@ -1,0 +1,22 @@
+"""The /api/ URL tree: the core routes plus each app's own urls."""
+
+from __future__ import annotations
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from .views import ChatbotViewSet, HealthView
+
+router = DefaultRouter()
+router.register("chatbots", ChatbotViewSet, basename="chatbot")
+
+urlpatterns = [
+    path("health/", HealthView.as_view(), name="health"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("", include("sources.urls")),
+    path("", include("notifications.urls")),
+    path("", include("analytics.urls")),
+    path("", include(router.urls)),
+]

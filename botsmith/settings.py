@@ -1,0 +1,247 @@
+"""Django settings, all read from the environment (a ``.env`` file at the root is read when present).
+
+Every knob has a safe default and a line in the README's "Configuration" table.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+_env_file = Path(os.environ.get("BOTSMITH_ENV_FILE", BASE_DIR / ".env"))
+if _env_file.is_file():
+    env.read_env(str(_env_file))
+
+# --- Core -------------------------------------------------------------------------------------
+_INSECURE_KEYS = {"", "change-me", "django-insecure-dev-key"}
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env("SECRET_KEY", default="django-insecure-dev-key")
+if not DEBUG and (SECRET_KEY in _INSECURE_KEYS or len(SECRET_KEY) < 20):
+    raise ImproperlyConfigured(
+        "SECRET_KEY is missing or is the insecure default while DEBUG is off. "
+        "Set SECRET_KEY in the environment or in .env (make run writes one for development)."
+    )
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "django_celery_beat",
+    "django_celery_results",
+    "botsmith.apps.BotsmithConfig",
+    "sources.apps.SourcesConfig",
+    "notifications.apps.NotificationsConfig",
+    "analytics.apps.AnalyticsConfig",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "botsmith.urls"
+WSGI_APPLICATION = "botsmith.wsgi.application"
+ASGI_APPLICATION = "botsmith.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------------------------
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
+_db = DATABASES["default"]
+# A per-process test database name: concurrent test runs never share one, and the file-backed
+# SQLite test database is visible to the worker subprocess that integration tests start.
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    VAR_DIR.mkdir(exist_ok=True)
+    _db["OPTIONS"] = {
+        # Web and worker processes write at once: WAL lets readers proceed during a write,
+        # IMMEDIATE takes the write lock at BEGIN so two writers queue instead of deadlocking,
+        # and the busy timeout makes the queueing wait instead of raising "database is locked".
+        "transaction_mode": "IMMEDIATE",
+        "timeout": env.int("SQLITE_BUSY_TIMEOUT", default=30),
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+    }
+    _db["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
+else:
+    _db.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    _db["CONN_HEALTH_CHECKS"] = True
+    _db["TEST"] = {"NAME": f"test_{_db['NAME']}_{os.getpid()}"}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Files ------------------------------------------------------------------------------------
+MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+MEDIA_URL = "/media/"
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(env("STATIC_ROOT", default=str(VAR_DIR / "static")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+DATA_UPLOAD_MAX_NUMBER_FILES = env.int("MAX_FILES_PER_UPLOAD", default=20)
+
+# --- Auth, i18n -------------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- REST API ---------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Token first: its WWW-Authenticate header makes an anonymous request a 401, not a 403.
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": env.int("API_PAGE_SIZE", default=50),
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_RATES": {"uploads": env("UPLOAD_THROTTLE_RATE", default="60/min")},
+    "EXCEPTION_HANDLER": "botsmith.api_errors.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "BotSmith API",
+    "DESCRIPTION": "Knowledge sources, processing status, notifications and analytics for BotSmith chatbots.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- Celery -----------------------------------------------------------------------------------
+REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_RESULT_BACKEND = "django-db"
+CELERY_RESULT_EXTENDED = True
+CELERY_RESULT_EXPIRES = timedelta(days=env.int("CELERY_RESULT_EXPIRES_DAYS", default=7))
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TIMEZONE = "UTC"
+CELERY_ENABLE_UTC = True
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=30 * 60)
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=25 * 60)
+CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_WORKER_PREFETCH_MULTIPLIER", default=4)
+CELERY_WORKER_MAX_TASKS_PER_CHILD = env.int("CELERY_WORKER_MAX_TASKS_PER_CHILD", default=1000)
+CELERY_TASK_TRACK_STARTED = True
+CELERY_TASK_SEND_SENT_EVENT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # keep retrying after a Redis outage
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_QUEUES = [Queue(name) for name in ("default", "documents", "websites", "notifications")]
+CELERY_TASK_ROUTES = {
+    "sources.tasks.process_document": {"queue": "documents"},
+    "sources.tasks.scrape_website": {"queue": "websites"},
+    "notifications.tasks.*": {"queue": "notifications"},
+}
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Redis redelivers an unacknowledged message after the visibility timeout; with late acks it
+# must outlast the longest task (hard limit) plus the longest retry countdown, or a healthy
+# long task would run twice.
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=2 * 60 * 60),
+}
+_key_prefix = env("CELERY_BROKER_KEY_PREFIX", default="")
+if _key_prefix:
+    # Isolates one deployment (or one test run) from others sharing a Redis database.
+    CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = _key_prefix
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # Embedded fallback broker for machines without Redis (make run says when it is used).
+    _broker_dir = VAR_DIR / "broker"
+    for _sub in ("queue", "processed"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS.update(
+        {
+            "data_folder_in": str(_broker_dir / "queue"),
+            "data_folder_out": str(_broker_dir / "queue"),
+            "processed_folder": str(_broker_dir / "processed"),
+            "store_processed": False,
+        }
+    )
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+
+# --- BotSmith limits --------------------------------------------------------------------------
+MAX_UPLOAD_SIZE = env.int("MAX_UPLOAD_SIZE", default=50 * 1024 * 1024)
+DEFAULT_CHUNK_SIZE = env.int("DEFAULT_CHUNK_SIZE", default=1000)
+DEFAULT_CHUNK_OVERLAP = env.int("DEFAULT_CHUNK_OVERLAP", default=150)
+MIN_CHUNK_SIZE = 100
+MAX_CHUNK_SIZE = 8000
+CHUNK_INSERT_BATCH_SIZE = env.int("CHUNK_INSERT_BATCH_SIZE", default=2000)
+MAX_PDF_PAGES = env.int("MAX_PDF_PAGES", default=2000)
+MAX_SHEET_ROWS = env.int("MAX_SHEET_ROWS", default=1_000_000)
+TRUNCATE_OVER_LIMIT = env.bool("TRUNCATE_OVER_LIMIT", default=False)
+MAX_SOURCES_PER_CHATBOT = env.int("MAX_SOURCES_PER_CHATBOT", default=1000)
+MAX_BYTES_PER_CHATBOT = env.int("MAX_BYTES_PER_CHATBOT", default=2 * 1024 * 1024 * 1024)
+EXTRACTION_MEMORY_LIMIT_MB = env.int("EXTRACTION_MEMORY_LIMIT_MB", default=1024)
+EXTRACTION_CPU_LIMIT_SECONDS = env.int("EXTRACTION_CPU_LIMIT_SECONDS", default=20 * 60)
+PROCESSING_MAX_ATTEMPTS = env.int("PROCESSING_MAX_ATTEMPTS", default=3)
+HEARTBEAT_INTERVAL_SECONDS = env.int("HEARTBEAT_INTERVAL_SECONDS", default=10)
+STUCK_PROCESSING_AFTER_SECONDS = env.int("STUCK_PROCESSING_AFTER_SECONDS", default=5 * 60)
+STUCK_PENDING_AFTER_SECONDS = env.int("STUCK_PENDING_AFTER_SECONDS", default=30 * 60)
+SCRAPER_ALLOW_PRIVATE_NETWORKS = env.bool("SCRAPER_ALLOW_PRIVATE_NETWORKS", default=False)
+SCRAPER_MAX_PAGES = env.int("SCRAPER_MAX_PAGES", default=200)
+SCRAPER_MAX_DEPTH = env.int("SCRAPER_MAX_DEPTH", default=5)
+SCRAPER_MAX_BYTES = env.int("SCRAPER_MAX_BYTES", default=10 * 1024 * 1024)
+SCRAPER_DELAY_SECONDS = env.float("SCRAPER_DELAY_SECONDS", default=1.0)
+SCRAPER_PAGE_TIMEOUT_SECONDS = env.int("SCRAPER_PAGE_TIMEOUT_SECONDS", default=30)
+CLEANUP_MIN_DAYS = env.int("CLEANUP_MIN_DAYS", default=1)
+CLEANUP_BATCH_SIZE = env.int("CLEANUP_BATCH_SIZE", default=1000)
+NOTIFICATIONS_EMAIL_ENABLED = env.bool("NOTIFICATIONS_EMAIL_ENABLED", default=False)
+
+# --- E-mail -----------------------------------------------------------------------------------
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="BotSmith <noreply@localhost>")
+
+# --- Logging ----------------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+if not DEBUG:
+    SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
+    CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)

@@ -1,0 +1,16 @@
+"""Root URLs: the admin and the API."""
+
+from django.conf import settings
+from django.conf.urls.static import static
+from django.contrib import admin
+from django.urls import include, path
+
+admin.site.site_header = "BotSmith administration"
+admin.site.site_title = "BotSmith"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/", include("botsmith.api")),
+]
+if settings.DEBUG:
+    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -1,0 +1,1 @@
+"""Knowledge sources (files, websites) and their chunks."""

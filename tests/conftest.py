@@ -1,0 +1,123 @@
+"""Shared fixtures: API clients, users, and a real Celery worker on a real Redis for integration tests."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+from django.test import override_settings
+from rest_framework.test import APIClient
+
+from botsmith.celery import app as celery_app
+from tests.factories import ChatbotFactory, UserFactory
+from tests.worker import WorkerProcess, database_url_for_tests
+
+# One broker key prefix per test run: queues of this run are invisible to any other worker
+# (a developer's `make run`, another test run) sharing the same Redis database.
+BROKER_KEY_PREFIX = f"botsmith-test-{uuid.uuid4().hex[:10]}:"
+_TMP_ROOT = Path(tempfile.mkdtemp(prefix="botsmith-tests-"))
+MEDIA_ROOT = _TMP_ROOT / "media"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    MEDIA_ROOT.mkdir(parents=True, exist_ok=True)
+    override_settings(MEDIA_ROOT=str(MEDIA_ROOT)).enable()
+    options = dict(celery_app.conf.broker_transport_options or {})
+    options["global_keyprefix"] = BROKER_KEY_PREFIX
+    celery_app.conf.broker_transport_options = options
+
+
+@pytest.fixture(scope="session")
+def redis_available() -> None:
+    """Integration tests need the real broker: fail loudly (not skip) when Redis is down."""
+    url = settings.CELERY_BROKER_URL
+    if not url.startswith(("redis://", "rediss://")):
+        pytest.fail(f"Integration tests need a Redis broker; CELERY_BROKER_URL is {url!r}")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis at {url} is unreachable ({exc}); start it (see README) and re-run.")
+
+
+@pytest.fixture(scope="session")
+def worker_env(django_db_setup: None, django_db_blocker, redis_available: None) -> dict[str, str]:
+    with django_db_blocker.unblock():
+        database_url = database_url_for_tests()
+    env = dict(os.environ)
+    env.update(
+        {
+            "DATABASE_URL": database_url,
+            "CELERY_BROKER_KEY_PREFIX": BROKER_KEY_PREFIX,
+            "MEDIA_ROOT": str(MEDIA_ROOT),
+            "SECRET_KEY": settings.SECRET_KEY,
+            "DEBUG": "false",
+            "SCRAPER_ALLOW_PRIVATE_NETWORKS": "true",
+            "SCRAPER_DELAY_SECONDS": "0",
+            "HEARTBEAT_INTERVAL_SECONDS": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+@pytest.fixture(scope="session")
+def start_worker(worker_env: dict[str, str]) -> Iterator[Callable[..., WorkerProcess]]:
+    """Factory for extra workers (fault-injection tests); all are stopped at the end of the run."""
+    started: list[WorkerProcess] = []
+
+    def start(*, wait: bool = True, env: dict[str, str] | None = None, **kwargs) -> WorkerProcess:
+        worker = WorkerProcess({**worker_env, **(env or {})}, _TMP_ROOT, **kwargs).start()
+        started.append(worker)
+        if wait:
+            worker.wait_ready(celery_app)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(start_worker: Callable[..., WorkerProcess]) -> WorkerProcess:
+    """The run's shared worker: consumes all four queues, like `celery -A botsmith worker`."""
+    return start_worker()
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def other_user(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def chatbot(user):
+    return ChatbotFactory(owner=user)
+
+
+@pytest.fixture
+def api_client(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def other_client(other_user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(other_user)
+    return client
+
+
+@pytest.fixture
+def anon_client() -> APIClient:
+    return APIClient()

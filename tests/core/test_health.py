@@ -1,0 +1,49 @@
+"""/api/health/ reports database, broker and worker reachability."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from celery import Celery
+
+from botsmith import health
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.mark.integration
+def test_healthy_with_database_broker_and_worker(anon_client, celery_worker):
+    response = anon_client.get("/api/health/")
+
+    assert response.status_code == 200, response.data
+    assert response.data["down"] == []
+    assert response.data["checks"]["worker"]["ok"] is True
+
+
+def _app(broker_url: str) -> Celery:
+    app = Celery("health-probe", broker=broker_url)
+    app.conf.broker_transport_options = {"global_keyprefix": f"probe-{uuid.uuid4().hex}:"}
+    app.conf.broker_connection_retry_on_startup = False
+    return app
+
+
+def test_503_names_the_worker_when_no_worker_listens(anon_client, monkeypatch, redis_available):
+    from django.conf import settings
+
+    monkeypatch.setattr(health, "app", _app(settings.CELERY_BROKER_URL))
+
+    response = anon_client.get("/api/health/")
+
+    assert response.status_code == 503
+    assert response.data["down"] == ["worker"]
+
+
+def test_503_names_the_broker_when_redis_is_unreachable(anon_client, monkeypatch):
+    monkeypatch.setattr(health, "app", _app("redis://127.0.0.1:1/0"))
+
+    response = anon_client.get("/api/health/")
+
+    assert response.status_code == 503
+    assert response.data["down"] == ["broker", "worker"]
+    assert response.data["checks"]["database"]["ok"] is True
