@@ -6,6 +6,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from .task_status import TaskStatusView
 from .views import ChatbotViewSet, HealthView
 
 router = DefaultRouter()
@@ -13,6 +14,7 @@ router.register("chatbots", ChatbotViewSet, basename="chatbot")
 
 urlpatterns = [
     path("health/", HealthView.as_view(), name="health"),
+    path("tasks/<str:task_id>/", TaskStatusView.as_view(), name="task-status"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("", include("sources.urls")),

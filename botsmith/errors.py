@@ -28,9 +28,13 @@ class ProcessingError(Exception):
     """
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
+        # Both in args, so Celery's JSON result backend can rebuild the exception on .get().
+        super().__init__(str(code), message)
         self.code = str(code)
         self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
     def __repr__(self) -> str:
         return f"ProcessingError({self.code!r}, {self.message!r})"

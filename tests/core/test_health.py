@@ -22,7 +22,7 @@ def test_healthy_with_database_broker_and_worker(anon_client, celery_worker):
 
 
 def _app(broker_url: str) -> Celery:
-    app = Celery("health-probe", broker=broker_url)
+    app = Celery("health-probe", broker=broker_url, set_as_current=False)
     app.conf.broker_transport_options = {"global_keyprefix": f"probe-{uuid.uuid4().hex}:"}
     app.conf.broker_connection_retry_on_startup = False
     return app

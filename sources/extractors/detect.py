@@ -1,0 +1,89 @@
+"""Decide which extractor handles an upload: the extension claims a kind, the bytes must agree."""
+
+from __future__ import annotations
+
+import os
+
+from botsmith.errors import ErrorCode, ProcessingError
+from sources.extractors.encoding import looks_like_text
+
+ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")  # local file header; empty archive
+CFB_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # OLE2: legacy .doc/.xls and encrypted OOXML
+HEAD_SIZE = 4096
+
+SUPPORTED_EXTENSIONS: dict[str, str] = {
+    ".pdf": "pdf",
+    ".docx": "docx",
+    ".xlsx": "xlsx",
+    ".csv": "csv",
+    ".txt": "txt",
+    ".md": "txt",
+    ".markdown": "txt",
+}
+
+_CONTENT_TYPES = {
+    "pdf": "application/pdf",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "csv": "text/csv",
+    "txt": "text/plain",
+}
+
+_LEGACY_HINTS = {
+    ".doc": "Word 97-2003 (.doc) files are not supported; please save it as .docx.",
+    ".xls": "Excel 97-2003 (.xls) files are not supported; please save it as .xlsx.",
+}
+
+
+def content_type_for(kind: str) -> str:
+    return _CONTENT_TYPES[kind]
+
+
+def extension_of(filename: str) -> str:
+    return os.path.splitext(filename or "")[1].lower()
+
+
+def is_markdown(filename: str) -> bool:
+    return extension_of(filename) in (".md", ".markdown")
+
+
+def detect_kind(filename: str, head: bytes) -> str:
+    """Return "pdf", "docx", "xlsx", "csv" or "txt", or raise ``ProcessingError``.
+
+    ``head`` is the first bytes of the upload (``HEAD_SIZE`` is plenty). Content is checked
+    only as far as the signature; the extractor does the deep checks.
+    """
+    ext = extension_of(filename)
+    kind = SUPPORTED_EXTENSIONS.get(ext)
+    if kind is None:
+        hint = _LEGACY_HINTS.get(ext, "Supported types are PDF, DOCX, XLSX, CSV, TXT and Markdown.")
+        shown = ext or "without an extension"
+        raise ProcessingError(ErrorCode.UNSUPPORTED_TYPE, f"Files {shown} are not supported. {hint}")
+    if not head:
+        raise ProcessingError(ErrorCode.EMPTY, "The file is empty.")
+    if kind == "pdf":
+        if b"%PDF-" not in head[:1024]:
+            raise ProcessingError(ErrorCode.UNSUPPORTED_TYPE, "This file is named .pdf but is not a PDF.")
+    elif kind in ("docx", "xlsx"):
+        if head.startswith(CFB_SIGNATURE):
+            raise ProcessingError(ErrorCode.ENCRYPTED, legacy_office_message(kind))
+        if not head.startswith(ZIP_SIGNATURES):
+            raise ProcessingError(
+                ErrorCode.UNSUPPORTED_TYPE,
+                f"This file is named {ext} but is not a valid {_office_name(kind)} document.",
+            )
+    elif not looks_like_text(head):
+        raise ProcessingError(ErrorCode.UNSUPPORTED_TYPE, f"This file is named {ext} but does not contain text.")
+    return kind
+
+
+def _office_name(kind: str) -> str:
+    return "Word" if kind == "docx" else "Excel"
+
+
+def legacy_office_message(kind: str) -> str:
+    legacy, modern = (".doc", ".docx") if kind == "docx" else (".xls", ".xlsx")
+    return (
+        f"This file is a password-protected or legacy {_office_name(kind)} file. Password-protected "
+        f"files and the old {legacy} format are not supported; remove the password and save it as {modern}."
+    )

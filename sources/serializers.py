@@ -1,0 +1,55 @@
+"""API shapes of sources and chunks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from rest_framework import serializers
+
+from sources import selectors
+from sources.models import Chunk, Source
+
+
+class UploadSerializer(serializers.Serializer):
+    file = serializers.ListField(child=serializers.FileField(allow_empty_file=True), allow_empty=False)
+    chunk_size = serializers.IntegerField(required=False, min_value=100, max_value=8000)
+    chunk_overlap = serializers.IntegerField(required=False, min_value=0, max_value=4000)
+    force = serializers.BooleanField(required=False, default=False)
+
+    def validate_file(self, files: list[Any]) -> list[Any]:
+        if len(files) > settings.DATA_UPLOAD_MAX_NUMBER_FILES:
+            raise serializers.ValidationError(
+                f"At most {settings.DATA_UPLOAD_MAX_NUMBER_FILES} files per request."
+            )
+        return files
+
+
+class SourceSerializer(serializers.ModelSerializer):
+    chatbot = serializers.IntegerField(source="chatbot_id", read_only=True)
+    eta_seconds = serializers.SerializerMethodField()
+    text_coverage = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Source
+        fields = [
+            "id", "chatbot", "kind", "name", "url", "file_kind", "content_type", "size_bytes", "status",
+            "progress", "stage", "error_code", "error_message", "notices", "chunk_count", "char_count",
+            "units_total", "units_done", "unit_name", "sheet_count", "text_coverage", "eta_seconds",
+            "chunk_size", "chunk_overlap", "crawl_options", "crawl_report", "refresh", "task_id",
+            "created_at", "started_at", "finished_at", "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_eta_seconds(self, obj: Source) -> float | None:
+        return selectors.eta_seconds(obj)
+
+    def get_text_coverage(self, obj: Source) -> float | None:
+        return selectors.text_coverage(obj)
+
+
+class ChunkSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Chunk
+        fields = ["ordinal", "text", "char_count", "token_count", "metadata"]
+        read_only_fields = fields

@@ -1,0 +1,1 @@
+"""Write paths of the sources app: uploads, ingestion, websites, lifecycle."""

@@ -1,0 +1,91 @@
+"""Create-and-enqueue: gives a source a task id and sends its processing task.
+
+Tasks are sent by name (routes apply by name), so no service imports ``sources.tasks`` and the
+reaper task can requeue through this module without an import cycle.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from django.db import transaction
+
+from botsmith.celery import app
+from botsmith.errors import ErrorCode, ProcessingError
+from sources.models import Source
+
+logger = logging.getLogger(__name__)
+
+PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
+
+
+class BrokerUnavailable(Exception):
+    """The task could not be queued: the broker is down."""
+
+
+PROCESS_DOCUMENT = "sources.tasks.process_document"
+SCRAPE_WEBSITE = "sources.tasks.scrape_website"
+
+
+def task_name_for(source: Source) -> str:
+    return SCRAPE_WEBSITE if source.kind == Source.Kind.WEBSITE else PROCESS_DOCUMENT
+
+
+def prepare_run(source: Source) -> str:
+    """Reset a source for a new run and give it a fresh task id (caller saves)."""
+    source.task_id = str(uuid.uuid4())
+    source.status = Source.Status.PENDING
+    source.progress = 0
+    source.stage = "Queued"
+    source.attempts = 0
+    source.cancel_requested = False
+    source.error_code = ""
+    source.error_message = ""
+    source.finished_at = None
+    return source.task_id
+
+
+def publish(source: Source) -> None:
+    """Send the task now (call after the source row is committed). Raises BrokerUnavailable."""
+    try:
+        app.send_task(
+            task_name_for(source), kwargs={"source_id": source.pk}, task_id=source.task_id,
+            retry=True, retry_policy=PUBLISH_RETRY_POLICY,
+        )
+    except Exception as exc:  # kombu raises OperationalError and friends
+        logger.error("could not queue source %s (task %s): %s", source.pk, source.task_id, exc)
+        raise BrokerUnavailable(str(exc)) from exc
+
+
+def requeue(source_id: int) -> None:
+    """Reaper path: reset a stuck source to pending with a new task id and send it after commit."""
+    with transaction.atomic():
+        source = Source.objects.select_for_update().get(pk=source_id)
+        attempts = source.attempts
+        prepare_run(source)
+        source.attempts = attempts  # keep counting: a source that keeps dying must end
+        source.stage = "Requeued after a lost worker"
+        source.save()
+    try:
+        publish(source)
+    except BrokerUnavailable:
+        pass  # still pending: the next reaper pass tries again
+
+
+def start_reprocess(source: Source) -> Source:
+    if source.status in Source.ACTIVE_STATUSES:
+        raise ProcessingError(ErrorCode.INVALID_ARGUMENT, "This source is already queued or processing.")
+    previous = {f: getattr(source, f) for f in ("status", "stage", "task_id", "error_code", "error_message",
+                                                  "finished_at", "attempts", "progress")}
+    with transaction.atomic():
+        prepare_run(source)
+        source.save()
+    try:
+        publish(source)
+    except BrokerUnavailable:
+        for field, value in previous.items():
+            setattr(source, field, value)
+        source.save()
+        raise
+    return source

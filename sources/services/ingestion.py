@@ -1,0 +1,163 @@
+"""Document ingestion: extract a stored file, clean and chunk its text, store the chunks, finish the run."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+
+from botsmith.errors import ErrorCode, ProcessingError
+from sources.chunking import chunk_segments
+from sources.cleaning import clean_text
+from sources.extractors.base import ExtractionLimits, ExtractionStats, Segment
+from sources.models import Source
+from sources.services import chunk_store, lifecycle
+from sources.services.extraction import ExtractionProcess, SandboxLimits, StatsUpdate
+
+logger = logging.getLogger(__name__)
+
+TIMEOUT_MESSAGE = "Processing took longer than the time limit and was stopped. Try splitting the file."
+
+
+def extraction_limits() -> ExtractionLimits:
+    return ExtractionLimits(
+        max_pages=settings.MAX_PDF_PAGES, max_rows=settings.MAX_SHEET_ROWS, truncate=settings.TRUNCATE_OVER_LIMIT
+    )
+
+
+def sandbox_limits() -> SandboxLimits:
+    return SandboxLimits(
+        memory_mb=settings.EXTRACTION_MEMORY_LIMIT_MB, cpu_seconds=settings.EXTRACTION_CPU_LIMIT_SECONDS
+    )
+
+
+@contextlib.contextmanager
+def local_copy(name: str) -> Iterator[str]:
+    """A local path for the stored file: the storage's own path, or a streamed temporary copy."""
+    if not name or not default_storage.exists(name):
+        raise ProcessingError(ErrorCode.INTERNAL, "The uploaded file is missing from storage; please upload it again.")
+    try:
+        yield default_storage.path(name)
+        return
+    except NotImplementedError:
+        pass
+    with default_storage.open(name, "rb") as src, tempfile.NamedTemporaryFile(suffix=".upload") as tmp:
+        shutil.copyfileobj(src, tmp, 1024 * 1024)
+        tmp.flush()
+        yield tmp.name
+
+
+def ingest_document(
+    source_id: Any,
+    *,
+    task_id: str | None = None,
+    chatbot_id: Any = None,
+    timeout_errors: tuple[type[BaseException], ...] = (),
+) -> dict[str, Any]:
+    """Process one file source end to end. Safe to call twice: a finished source is left alone.
+
+    Raises ``ProcessingError`` for bad arguments and for a failed document (after recording it on
+    the source); ``timeout_errors`` (the task's soft time limit) end the run as ``timeout``.
+    Other exceptions (database or storage hiccups) propagate for the caller to retry.
+    """
+    outcome = lifecycle.claim_source(source_id, task_id, kind=Source.Kind.FILE)
+    if isinstance(outcome, lifecycle.Skip):
+        return {"source_id": int(source_id), "status": outcome.status, "skipped": outcome.reason}
+    claim = outcome
+    if chatbot_id is not None and str(claim.source.chatbot_id) != str(chatbot_id):
+        lifecycle.fail_run(claim, ErrorCode.INVALID_ARGUMENT, "The source does not belong to that chatbot.")
+        raise ProcessingError(
+            ErrorCode.INVALID_ARGUMENT, f"Source {source_id} does not belong to chatbot {chatbot_id}."
+        )
+    try:
+        counts = _extract_and_store(claim)
+    except lifecycle.RunSuperseded:
+        return {"source_id": claim.source.pk, "status": "superseded"}
+    except lifecycle.RunCancelled:
+        lifecycle.cancel_run(claim)
+        return {"source_id": claim.source.pk, "status": Source.Status.CANCELLED}
+    except ProcessingError as exc:
+        lifecycle.fail_run(claim, exc.code, exc.message)
+        raise
+    except timeout_errors:
+        lifecycle.fail_run(claim, ErrorCode.TIMEOUT, TIMEOUT_MESSAGE)
+        raise ProcessingError(ErrorCode.TIMEOUT, TIMEOUT_MESSAGE) from None
+    source = lifecycle.complete_run(claim, counts=counts)
+    return {
+        "source_id": source.pk,
+        "status": source.status,
+        "chunk_count": source.chunk_count,
+        "char_count": source.char_count,
+        "units_done": source.units_done,
+        "unit_name": source.unit_name,
+    }
+
+
+def _progress_fields(stats: ExtractionStats) -> dict[str, Any]:
+    return {
+        "units_total": stats.units_total,
+        "units_done": stats.units_done,
+        "unit_name": stats.unit_name,
+        "units_with_text": stats.units_with_text,
+    }
+
+
+def _percent(stats: ExtractionStats) -> int:
+    if stats.units_total:
+        return 5 + int(90 * min(stats.units_done, stats.units_total) / stats.units_total)
+    return 50
+
+
+def _cleaned_segments(proc: ExtractionProcess, reporter: lifecycle.RunReporter) -> Iterator[Segment]:
+    carry_boundary = False  # a segment that cleans to nothing still ends the previous section
+    for item in proc:
+        if isinstance(item, StatsUpdate):
+            stats = item.stats
+            reporter.report(
+                progress=_percent(stats), stage=f"Reading {stats.unit_name} {stats.units_done}"
+                + (f" of {stats.units_total}" if stats.units_total else ""),
+                **_progress_fields(stats),
+            )
+            continue
+        text = clean_text(item.text)
+        if not text:
+            carry_boundary = carry_boundary or item.boundary
+            continue
+        yield Segment(text, item.metadata, item.boundary or carry_boundary)
+        carry_boundary = False
+
+
+def _extract_and_store(claim: lifecycle.Claim) -> dict[str, Any]:
+    source = claim.source
+    chunk_store.discard_staged(source.pk, keep_generation=claim.generation)
+    reporter = lifecycle.RunReporter(claim)
+    reporter.report(progress=1, stage="Reading file", force=True)
+    writer = chunk_store.ChunkWriter(source, claim.generation)
+    with local_copy(source.file.name) as path, ExtractionProcess(
+        kind=source.file_kind, path=path, filename=source.original_filename,
+        limits=extraction_limits(), sandbox=sandbox_limits(),
+    ) as proc:
+        drafts = chunk_segments(_cleaned_segments(proc, reporter), source.chunk_size, source.chunk_overlap)
+        for _ in writer.add_all(drafts):
+            reporter.report(progress=_percent(proc.stats), stage=f"Stored {writer.result.chunk_count} chunks")
+    stats = proc.stats
+    if writer.result.chunk_count == 0:
+        if source.file_kind == "pdf":
+            raise ProcessingError(
+                ErrorCode.NO_TEXT, "This PDF has no text layer; it looks scanned. OCR is not supported."
+            )
+        raise ProcessingError(ErrorCode.EMPTY, "This file contains no text to learn from.")
+    return {
+        **_progress_fields(stats),
+        "sheet_count": stats.sheets,
+        "engine": stats.engine[:32],
+        "notices": list(stats.notices),
+        "chunk_count": writer.result.chunk_count,
+        "char_count": writer.result.char_count,
+    }

@@ -1,0 +1,113 @@
+"""API views of sources: upload, website, list, detail, chunks, reprocess, cancel, delete."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from botsmith.selectors import get_chatbot_for_user
+from sources import selectors
+from sources.models import Chunk, Source
+from sources.serializers import ChunkSerializer, SourceSerializer, UploadSerializer
+from sources.services import dispatch, management
+from sources.services.uploads import create_sources_from_upload
+
+
+def broker_down_response() -> Response:
+    return Response(
+        {"error_code": "broker_unavailable", "detail": "The processing queue is unavailable; nothing was saved. "
+         "Please try again in a minute."},
+        status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": "30"},
+    )
+
+
+class UploadView(APIView):
+    """POST /api/chatbots/{id}/sources/upload/: one or more ``file`` fields."""
+
+    parser_classes = [MultiPartParser, FormParser]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "uploads"
+
+    @extend_schema(request=UploadSerializer, responses={202: dict})
+    def post(self, request: Request, chatbot_id: int) -> Response:
+        chatbot = get_chatbot_for_user(request.user, chatbot_id)
+        data = {key: request.data.get(key) for key in ("chunk_size", "chunk_overlap", "force") if key in request.data}
+        data["file"] = request.FILES.getlist("file")
+        serializer = UploadSerializer(data=data)
+        serializer.is_valid(raise_exception=True)
+        params = serializer.validated_data
+        try:
+            outcomes = create_sources_from_upload(
+                chatbot, params["file"], chunk_size=params.get("chunk_size"),
+                chunk_overlap=params.get("chunk_overlap"), force=params["force"],
+            )
+        except dispatch.BrokerUnavailable:
+            return broker_down_response()
+        accepted = [o for o in outcomes if o.source is not None]
+        http_status = status.HTTP_202_ACCEPTED if accepted else outcomes[0].http_status
+        return Response({"sources": [o.as_dict() for o in outcomes]}, status=http_status)
+
+
+class ChatbotSourceList(generics.ListAPIView):
+    """GET /api/chatbots/{id}/sources/?status=&kind="""
+
+    serializer_class = SourceSerializer
+
+    def get_queryset(self) -> QuerySet[Source]:
+        chatbot = get_chatbot_for_user(self.request.user, self.kwargs["chatbot_id"])
+        queryset = Source.objects.filter(chatbot=chatbot)
+        for field in ("status", "kind"):
+            value = self.request.query_params.get(field)
+            if value:
+                queryset = queryset.filter(**{field: value})
+        return queryset
+
+
+class SourceViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    serializer_class = SourceSerializer
+
+    def get_queryset(self) -> QuerySet[Source]:
+        return selectors.sources_for_user(self.request.user)
+
+    def perform_destroy(self, instance: Source) -> None:
+        management.delete_source(instance)
+
+    @extend_schema(responses=ChunkSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def chunks(self, request: Request, pk: str | None = None) -> Response:
+        source = self.get_object()
+        queryset: QuerySet[Chunk] = selectors.list_chunks_for_source(source)
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(ChunkSerializer(page, many=True).data)
+
+    @extend_schema(request=None, responses={202: SourceSerializer})
+    @action(detail=True, methods=["post"])
+    def reprocess(self, request: Request, pk: str | None = None) -> Response:
+        source = self.get_object()
+        try:
+            source = dispatch.start_reprocess(source)
+        except dispatch.BrokerUnavailable:
+            return broker_down_response()
+        return Response(SourceSerializer(source).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={202: SourceSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        source = management.request_cancel(self.get_object())
+        return Response(SourceSerializer(source).data, status=status.HTTP_202_ACCEPTED)
+
+
+class WebsiteView(APIView):
+    """POST /api/chatbots/{id}/sources/website/ (lands with the website issue)."""
+
+    def post(self, request: Request, chatbot_id: int) -> Response:
+        get_chatbot_for_user(request.user, chatbot_id)
+        return Response({"detail": "Website sources are not available yet."}, status=status.HTTP_501_NOT_IMPLEMENTED)
