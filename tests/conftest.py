@@ -33,6 +33,16 @@ def pytest_configure(config: pytest.Config) -> None:
     celery_app.conf.broker_transport_options = options
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Drop this run's broker keys so repeated runs leave nothing behind in Redis."""
+    try:
+        client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=1)
+        for key in client.scan_iter(match=f"{BROKER_KEY_PREFIX}*", count=1000):
+            client.delete(key)
+    except (redis.RedisError, ValueError):
+        pass
+
+
 @pytest.fixture(scope="session")
 def redis_available() -> None:
     """Integration tests need the real broker: fail loudly (not skip) when Redis is down."""

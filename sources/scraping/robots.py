@@ -25,6 +25,7 @@ class RobotsRules:
     parser: RobotFileParser | None = None
     detail: str = ""
     sitemaps: list[str] = field(default_factory=list)
+    crawl_delays: dict[str, float] = field(default_factory=dict)  # lower-case agent -> seconds
 
 
 class RobotsPolicy:
@@ -48,15 +49,16 @@ class RobotsPolicy:
         return rules.parser.can_fetch(self.user_agent, url)
 
     def crawl_delay(self, url: str) -> float | None:
-        """Crawl-delay for our agent (robotparser falls back to the ``*`` group itself)."""
-        rules = self.rules_for(url)
-        if rules.parser is None:
-            return None
-        delay = rules.parser.crawl_delay(self.user_agent)
-        try:
-            return float(delay) if delay is not None else None
-        except (TypeError, ValueError):
-            return None
+        """Crawl-delay of the group naming our agent, else of ``*``.
+
+        Parsed here because robotparser ignores fractional delays such as ``0.5``.
+        """
+        delays = self.rules_for(url).crawl_delays
+        token = self.user_agent.split("/", 1)[0].lower()
+        for agent, delay in delays.items():
+            if agent != "*" and agent in token:
+                return delay
+        return delays.get("*")
 
     def sitemaps(self, url: str) -> list[str]:
         return list(self.rules_for(url).sitemaps)
@@ -77,7 +79,34 @@ def parse_robots(body: bytes) -> RobotsRules:
     text = body[:MAX_ROBOTS_BYTES].decode("utf-8", errors="replace").lstrip("\ufeff")
     parser = RobotFileParser()
     parser.parse(text.splitlines())
-    return RobotsRules("ok", parser=parser, sitemaps=list(parser.site_maps() or []))
+    return RobotsRules(
+        "ok", parser=parser, sitemaps=list(parser.site_maps() or []), crawl_delays=_crawl_delays(text)
+    )
+
+
+def _crawl_delays(text: str) -> dict[str, float]:
+    delays: dict[str, float] = {}
+    group: list[str] = []
+    in_agents = False
+    for raw in text.splitlines():
+        key, _, value = raw.split("#", 1)[0].partition(":")
+        key, value = key.strip().lower(), value.strip()
+        if key == "user-agent":
+            group = group if in_agents else []
+            group.append(value.lower())
+            in_agents = True
+            continue
+        if key:
+            in_agents = False
+        if key == "crawl-delay":
+            try:
+                delay = float(value)
+            except ValueError:
+                continue
+            if delay >= 0:
+                for agent in group:
+                    delays.setdefault(agent, delay)
+    return delays
 
 
 def _origin(url: str) -> str:

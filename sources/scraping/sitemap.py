@@ -67,7 +67,7 @@ def parse_sitemap(body: bytes, *, max_bytes: int = MAX_SITEMAP_BYTES, max_urls: 
     except etree.XMLSyntaxError:
         raise ProcessingError(ErrorCode.CORRUPT, "The sitemap is not valid XML.") from None
     if root is None:
-        return result
+        raise ProcessingError(ErrorCode.CORRUPT, "The sitemap is not valid XML.")
     for element in root.iter():
         if not isinstance(element.tag, str):
             continue
