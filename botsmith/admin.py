@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from .models import Chatbot, Conversation, Message
+from .models import Chatbot, Conversation, Message, ScheduleLock
 
 
 @admin.register(Chatbot)
@@ -46,3 +46,10 @@ class MessageAdmin(admin.ModelAdmin):
     @admin.display(description="content")
     def short_content(self, obj: Message) -> str:
         return obj.content[:80]
+
+
+@admin.register(ScheduleLock)
+class ScheduleLockAdmin(admin.ModelAdmin):
+    list_display = ("name", "locked_until")
+    search_fields = ("name",)
+    readonly_fields = ("name", "locked_until")

@@ -86,3 +86,16 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role}: {self.content[:40]}"
+
+
+class ScheduleLock(models.Model):
+    """One row per periodic task: the slot a scheduler has claimed (see ``botsmith.beat``)."""
+
+    name = models.CharField(max_length=200, primary_key=True)
+    locked_until = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "schedule lock"
+
+    def __str__(self) -> str:
+        return f"{self.name} until {self.locked_until:%Y-%m-%d %H:%M:%S}"

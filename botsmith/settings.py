@@ -174,7 +174,8 @@ CELERY_TASK_ROUTES = {
     "sources.tasks.scrape_website": {"queue": "websites"},
     "notifications.tasks.*": {"queue": "notifications"},
 }
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# DatabaseScheduler plus a per-slot lock, so two beats started by mistake do not double-send.
+CELERY_BEAT_SCHEDULER = "botsmith.beat:LockingDatabaseScheduler"
 # Redis redelivers an unacknowledged message after the visibility timeout; with late acks it
 # must outlast the longest task (hard limit) plus the longest retry countdown, or a healthy
 # long task would run twice.

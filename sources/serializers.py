@@ -53,3 +53,22 @@ class ChunkSerializer(serializers.ModelSerializer):
         model = Chunk
         fields = ["ordinal", "text", "char_count", "token_count", "metadata"]
         read_only_fields = fields
+
+
+class WebsiteSerializer(serializers.Serializer):
+    url = serializers.CharField(max_length=2048)
+    max_pages = serializers.IntegerField(required=False, default=1, min_value=1)
+    max_depth = serializers.IntegerField(required=False, default=2, min_value=0)
+    include = serializers.ListField(child=serializers.CharField(max_length=500), required=False, default=list,
+                                    max_length=50)
+    exclude = serializers.ListField(child=serializers.CharField(max_length=500), required=False, default=list,
+                                    max_length=50)
+    chunk_size = serializers.IntegerField(required=False, min_value=100, max_value=8000)
+    chunk_overlap = serializers.IntegerField(required=False, min_value=0, max_value=4000)
+    refresh = serializers.ChoiceField(choices=Source.Refresh.choices, required=False, default=Source.Refresh.NONE)
+    refresh_crontab = serializers.CharField(required=False, default="", max_length=100, allow_blank=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("refresh") == Source.Refresh.CRONTAB and len(attrs.get("refresh_crontab", "").split()) != 5:
+            raise serializers.ValidationError({"refresh_crontab": "Five fields: 'minute hour day month weekday'."})
+        return attrs

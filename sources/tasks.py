@@ -15,6 +15,7 @@ from sources.services import lifecycle
 from sources.services.ingestion import ingest_document
 from sources.services.reaper import reap_stuck_sources as reap_stuck_sources_service
 from sources.services.websites import crawl_website
+from sources.services.websites import refresh_website as refresh_website_service
 
 logger = logging.getLogger(__name__)
 
@@ -70,3 +71,9 @@ def scrape_website(self: Any, source_id: Any = None, url: str | None = None, cha
 def reap_stuck_sources() -> dict[str, int]:
     """Periodic (``sources-reap-stuck``): requeue or fail sources whose worker died."""
     return reap_stuck_sources_service()
+
+
+@shared_task(name="sources.tasks.refresh_website")
+def refresh_website(source_id: int) -> dict[str, Any]:
+    """Periodic, one per website source with a ``refresh`` schedule: queue a re-crawl."""
+    return refresh_website_service(source_id)

@@ -15,9 +15,10 @@ from rest_framework.views import APIView
 from botsmith.selectors import get_chatbot_for_user
 from sources import selectors
 from sources.models import Chunk, Source
-from sources.serializers import ChunkSerializer, SourceSerializer, UploadSerializer
+from sources.serializers import ChunkSerializer, SourceSerializer, UploadSerializer, WebsiteSerializer
 from sources.services import dispatch, management
 from sources.services.uploads import create_sources_from_upload
+from sources.services.websites import WebsiteRequest, create_website_source
 
 
 def broker_down_response() -> Response:
@@ -106,8 +107,19 @@ class SourceViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewset
 
 
 class WebsiteView(APIView):
-    """POST /api/chatbots/{id}/sources/website/ (lands with the website issue)."""
+    """POST /api/chatbots/{id}/sources/website/: one URL, optionally crawled."""
 
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "uploads"
+
+    @extend_schema(request=WebsiteSerializer, responses={202: dict})
     def post(self, request: Request, chatbot_id: int) -> Response:
-        get_chatbot_for_user(request.user, chatbot_id)
-        return Response({"detail": "Website sources are not available yet."}, status=status.HTTP_501_NOT_IMPLEMENTED)
+        chatbot = get_chatbot_for_user(request.user, chatbot_id)
+        serializer = WebsiteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            source = create_website_source(chatbot, WebsiteRequest(**serializer.validated_data))
+        except dispatch.BrokerUnavailable:
+            return broker_down_response()
+        entry = {"source_id": source.pk, "task_id": source.task_id, "status": source.status, "name": source.name}
+        return Response({"sources": [entry]}, status=status.HTTP_202_ACCEPTED)

@@ -141,9 +141,11 @@ def url_key(url: str) -> str | None:
         return None
     parts = urlsplit(normalised)
     query = parts.query
-    if query and _TRACKING_PARAM_RE.search(query.replace("&", "\n").replace("=", "\n")) is not None:
-        kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if not _TRACKING_PARAM_RE.match(k)]
-        query = urlencode(kept)
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        kept = [(k, v) for k, v in pairs if not _TRACKING_PARAM_RE.match(k)]
+        if len(kept) != len(pairs):
+            query = urlencode(kept)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
 
 
@@ -319,6 +321,11 @@ class Crawler:
         if skip is not None:
             yield skip
             return
+        if self.robots is not None and self.robots.rules_for(url).status == "blocked":
+            # robots.txt of this origin was refused by the address check: so is the page.
+            self.pages_done += 1
+            yield PageFailed(url, None, self.robots.rules_for(url).detail, ErrorCode.BLOCKED_URL)
+            return
         previous = self.known.get(url)
         if previous and previous.lastmod and entry.lastmod and entry.lastmod <= previous.lastmod:
             self.pages_done += 1
@@ -448,6 +455,8 @@ class Crawler:
                 return PageSkipped(url, f"file type {ext}")
         if self.robots is not None and not self.robots.can_fetch(url):
             rules = self.robots.rules_for(url)
+            if rules.status == "blocked":
+                return None
             detail = rules.detail if rules.status == "unreachable" else "disallowed by robots.txt"
             return PageSkipped(url, "robots.txt", detail)
         return None

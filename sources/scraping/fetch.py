@@ -85,7 +85,8 @@ class PinnedAddressAdapter(HTTPAdapter):
     """
 
     def build_connection_pool_key_attributes(self, request: Any, verify: Any, cert: Any = None) -> Any:
-        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        host_params, typed_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        pool_kwargs: dict[str, Any] = dict(typed_kwargs)
         pinned = getattr(request, _PIN_ATTR, None)
         if not pinned:
             raise ProcessingError(ErrorCode.BLOCKED_URL, "Refusing to connect to an address that was not checked.")

@@ -93,9 +93,9 @@ def decode_body(body: bytes, http_encoding: str | None) -> tuple[str, str]:
     match = _META_CHARSET_RE.search(body[:4096])
     candidates.append(match.group(1).decode("ascii", "ignore") if match else None)
     for candidate in candidates:
-        codec = _lookup(candidate)
-        if codec:
-            return body.decode(codec, errors="replace"), codec
+        found = _lookup(candidate)
+        if found:
+            return body.decode(found, errors="replace"), found
     try:
         return body.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
@@ -216,8 +216,9 @@ def _is_banner(tag: Tag) -> bool:
     """A cookie/consent banner: matched by id/class, but never a big block or one holding the page title."""
     if tag.name in ("html", "body", "main", "article"):
         return False
-    classes = tag.get("class") or []
-    marker = " ".join([str(tag.get("id", "")), *(classes if isinstance(classes, list) else [str(classes)])])
+    classes: object = tag.get("class") or []
+    names = [str(c) for c in classes] if isinstance(classes, list) else [str(classes)]
+    marker = " ".join([str(tag.get("id", "")), *names])
     if not _BANNER_RE.search(marker):
         return False
     return tag.find("h1") is None and len(tag.get_text(" ", strip=True)) <= _BANNER_MAX_CHARS
@@ -238,7 +239,7 @@ def _strip_boilerplate(soup: BeautifulSoup) -> None:
 
 
 def _main_root(soup: BeautifulSoup) -> Tag | None:
-    main = soup.find("main") or soup.find(attrs={"role": "main"})
+    main = soup.find("main") or soup.find(role="main")
     if isinstance(main, Tag):
         return main
     articles = soup.find_all("article")

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 from urllib.robotparser import RobotFileParser
 
-from botsmith.errors import ProcessingError
+from botsmith.errors import ErrorCode, ProcessingError
 from sources.scraping.fetch import SafeFetcher
 
 MAX_ROBOTS_BYTES = 500 * 1024  # RFC 9309 lets crawlers stop parsing after 500 KiB
@@ -18,7 +18,8 @@ class RobotsRules:
 
     ``status`` is "ok", "missing" (4xx: allow all, RFC 9309 §2.3.1.3) or "unreachable"
     (5xx, timeout, refused: disallow all, RFC 9309 §2.3.1.4 — we would rather skip a site
-    for this crawl than hammer one that may be failing or hiding its rules).
+    for this crawl than hammer one that may be failing or hiding its rules), or "blocked"
+    (the origin itself failed the address check: nothing there may be fetched).
     """
 
     status: str
@@ -44,7 +45,7 @@ class RobotsPolicy:
         rules = self.rules_for(url)
         if rules.status == "missing":
             return True
-        if rules.status == "unreachable" or rules.parser is None:
+        if rules.status in ("unreachable", "blocked") or rules.parser is None:
             return False
         return rules.parser.can_fetch(self.user_agent, url)
 
@@ -67,6 +68,8 @@ class RobotsPolicy:
         try:
             result = self.fetcher.fetch(origin + "/robots.txt", accept="text/plain,*/*;q=0.5")
         except ProcessingError as exc:
+            if exc.code == ErrorCode.BLOCKED_URL:
+                return RobotsRules("blocked", detail=exc.message)
             return RobotsRules("unreachable", detail=f"robots.txt could not be fetched: {exc.message}")
         if 400 <= result.status_code < 500:
             return RobotsRules("missing", detail=f"robots.txt answered HTTP {result.status_code}")
@@ -79,9 +82,7 @@ def parse_robots(body: bytes) -> RobotsRules:
     text = body[:MAX_ROBOTS_BYTES].decode("utf-8", errors="replace").lstrip("\ufeff")
     parser = RobotFileParser()
     parser.parse(text.splitlines())
-    return RobotsRules(
-        "ok", parser=parser, sitemaps=list(parser.site_maps() or []), crawl_delays=_crawl_delays(text)
-    )
+    return RobotsRules("ok", parser=parser, sitemaps=list(parser.site_maps() or []), crawl_delays=_crawl_delays(text))
 
 
 def _crawl_delays(text: str) -> dict[str, float]:

@@ -48,7 +48,7 @@ def test_celery_settings_as_the_original_setup():
     assert conf.worker_max_tasks_per_child == 1000
     assert conf.task_track_started is True
     assert conf.result_backend == "django-db" and conf.result_extended is True
-    assert conf.beat_scheduler == "django_celery_beat.schedulers:DatabaseScheduler"
+    assert conf.beat_scheduler == "botsmith.beat:LockingDatabaseScheduler"
     assert conf.broker_connection_retry_on_startup is True
     # Redelivery must not happen while a healthy task is still within its hard limit.
     assert conf.broker_transport_options["visibility_timeout"] > conf.task_time_limit

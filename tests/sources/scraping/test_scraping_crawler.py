@@ -69,7 +69,9 @@ def test_full_crawl_of_the_test_site(site: TestSite, fetcher: SafeFetcher) -> No
         assert marker not in home.content.text
     # Off-site links are never fetched nor reported; the crawl ran to completion.
     assert not any("elsewhere.example" in url for url in fetched | skipped)
-    assert events[-1] == CrawlFinished(pages_done=9, pages_found=events[-1].pages_found, complete=True, reason="complete")
+    assert events[-1] == CrawlFinished(
+        pages_done=9, pages_found=events[-1].pages_found, complete=True, reason="complete"
+    )
 
 
 def test_max_pages_one_fetches_only_the_start_page(site: TestSite, fetcher: SafeFetcher) -> None:

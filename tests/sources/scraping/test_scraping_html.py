@@ -192,5 +192,9 @@ def test_plain_text_page() -> None:
     page = parse_plain_text(b"Notes\r\n\r\nLine   one\nline two\n", "https://acme.example/notes.txt", None)
     assert page.title == "notes.txt"
     assert page.text == "Notes\n\nLine one line two"
-    assert page.segments[0].metadata == {"url": "https://acme.example/notes.txt", "title": "notes.txt", "heading_path": []}
+    assert page.segments[0].metadata == {
+        "url": "https://acme.example/notes.txt",
+        "title": "notes.txt",
+        "heading_path": [],
+    }
     assert parse_plain_text(b"  \n ", "https://acme.example/e.txt", "utf-8").segments == []
