@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery import shared_task
-from celery.exceptions import SoftTimeLimitExceeded
+from celery import Task, shared_task
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from django.db import OperationalError as DatabaseOperationalError
 from django.db import close_old_connections
 
@@ -22,6 +22,23 @@ logger = logging.getLogger(__name__)
 # Only these are worth retrying: a locked/lost database connection or a storage hiccup.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (DatabaseOperationalError, OSError)
 MAX_RETRIES = 3
+
+
+class SourceTask(Task):
+    """Records a hard time limit on the source: the killed child could not do it itself."""
+
+    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        if isinstance(exc, TimeLimitExceeded):
+            source_id = (kwargs or {}).get("source_id", args[0] if args else None)
+            logger.error("source %s: hard time limit exceeded in task %s", source_id, task_id)
+            try:
+                lifecycle.fail_source_id(
+                    source_id, ErrorCode.TIMEOUT,
+                    "Processing took longer than the time limit and was stopped. Try splitting the file.",
+                )
+            except Exception:
+                logger.exception("source %s: could not record the time-out", source_id)
+        super().on_failure(exc, task_id, args, kwargs, einfo)
 
 
 def _retry_countdown(retries: int) -> int:
@@ -44,7 +61,7 @@ def _run_pipeline(task: Any, service: Any, source_id: Any, **kwargs: Any) -> dic
 
 
 @shared_task(
-    bind=True, name="sources.tasks.process_document", acks_late=True, reject_on_worker_lost=True,
+    bind=True, base=SourceTask, name="sources.tasks.process_document", acks_late=True, reject_on_worker_lost=True,
     max_retries=MAX_RETRIES,
 )
 def process_document(self: Any, source_id: Any = None, file_path: str | None = None, chatbot_id: Any = None) -> dict:
@@ -59,7 +76,7 @@ def process_document(self: Any, source_id: Any = None, file_path: str | None = N
 
 
 @shared_task(
-    bind=True, name="sources.tasks.scrape_website", acks_late=True, reject_on_worker_lost=True,
+    bind=True, base=SourceTask, name="sources.tasks.scrape_website", acks_late=True, reject_on_worker_lost=True,
     max_retries=MAX_RETRIES,
 )
 def scrape_website(self: Any, source_id: Any = None, url: str | None = None, chatbot_id: Any = None) -> dict:

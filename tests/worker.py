@@ -118,3 +118,14 @@ class WorkerProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return "(no log)"
+
+
+def isolated_app(prefix: str) -> Any:
+    """A Celery app on the test broker but under its own key prefix: only workers started with
+    ``CELERY_BROKER_KEY_PREFIX=prefix`` see what it sends."""
+    from celery import Celery
+
+    app = Celery(f"isolated-{prefix}", set_as_current=False)
+    app.config_from_object("django.conf:settings", namespace="CELERY")
+    app.conf.broker_transport_options = {**app.conf.broker_transport_options, "global_keyprefix": prefix}
+    return app

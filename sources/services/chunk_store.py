@@ -92,6 +92,10 @@ def discard_staged(source_id: int, keep_generation: int) -> int:
     return deleted
 
 
+def discard_inactive(source_id: int) -> None:
+    Chunk.objects.filter(source_id=source_id, is_active=False).delete()
+
+
 def discard_generation(source_id: int, generation: int) -> None:
     Chunk.objects.filter(source_id=source_id, generation=generation, is_active=False).delete()
 

@@ -126,7 +126,9 @@ class RunReporter:
         if not force and now - self._last < self.interval:
             return
         self._last = now
-        updated = Source.objects.filter(pk=self.claim.source.pk, run_id=self.claim.run_id).update(
+        updated = Source.objects.filter(
+            pk=self.claim.source.pk, run_id=self.claim.run_id, status=Source.Status.PROCESSING
+        ).update(
             progress=max(0, min(progress, 99)), stage=stage[:120], heartbeat_at=timezone.now(), **fields
         )
         if not updated:
@@ -138,7 +140,11 @@ class RunReporter:
 def complete_run(claim: Claim, *, counts: dict[str, Any], stage: str = "Done") -> Source:
     """Swap the staged chunks in and mark the source completed, in one transaction."""
     with transaction.atomic():
-        source = Source.objects.select_for_update().filter(pk=claim.source.pk, run_id=claim.run_id).first()
+        source = (
+            Source.objects.select_for_update()
+            .filter(pk=claim.source.pk, run_id=claim.run_id, status=Source.Status.PROCESSING)
+            .first()
+        )
         if source is None:
             raise RunSuperseded()
         chunk_store.activate_generation(source.pk, claim.generation)
@@ -162,7 +168,11 @@ def cancel_run(claim: Claim) -> Source | None:
 def _end_run(claim: Claim, status: str, *, stage: str, **fields: Any) -> Source | None:
     chunk_store.discard_generation(claim.source.pk, claim.generation)
     with transaction.atomic():
-        source = Source.objects.select_for_update().filter(pk=claim.source.pk, run_id=claim.run_id).first()
+        source = (
+            Source.objects.select_for_update()
+            .filter(pk=claim.source.pk, run_id=claim.run_id, status=Source.Status.PROCESSING)
+            .first()
+        )
         if source is None:
             return None
         for key, value in fields.items():
@@ -172,7 +182,12 @@ def _end_run(claim: Claim, status: str, *, stage: str, **fields: Any) -> Source 
 
 
 def finish_source(source: Source, status: str, *, stage: str) -> None:
-    """Inside a transaction: write the final status; the owner is notified after commit."""
+    """Inside a transaction: write the final status; the owner is notified after commit.
+
+    Staged chunks of any earlier, crashed run are dropped here too, so a finished source only
+    ever has its one active set.
+    """
+    chunk_store.discard_inactive(source.pk)
     source.status = status
     source.stage = stage
     source.finished_at = timezone.now()
@@ -192,4 +207,5 @@ def fail_source_id(source_id: Any, code: str, message: str) -> None:
             chunk_store.discard_generation(source.pk, source.generation)
         source.error_code = code
         source.error_message = message
+        source.run_id = None  # a run still going somewhere finds its claim gone and stops
         finish_source(source, Source.Status.FAILED, stage="Failed")

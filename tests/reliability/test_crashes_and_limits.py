@@ -1,0 +1,162 @@
+"""Crashed children, crashed workers, duplicate deliveries and time limits: nothing lost, nothing doubled."""
+
+from __future__ import annotations
+
+import signal
+import time
+import uuid
+
+import pytest
+import redis
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+from django_celery_results.models import TaskResult
+
+from botsmith.celery import app as celery_app
+from sources.models import Chunk, Source
+from sources.services import dispatch
+from tests.conftest import BROKER_KEY_PREFIX
+from tests.sources.helpers_sources import upload, wait_for_source
+from tests.sources.test_crash_recovery import big_csv
+from tests.worker import isolated_app
+
+pytestmark = [pytest.mark.reliability, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def _file_source(chatbot, data: bytes, name: str = "big.csv") -> Source:
+    source = Source(chatbot=chatbot, kind="file", name=name, original_filename=name, file_kind=name.rsplit(".")[-1],
+                    size_bytes=len(data))
+    dispatch.prepare_run(source)
+    source.file.save(name, ContentFile(data), save=False)
+    source.save()
+    return source
+
+
+def _wait(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _reading(source_id: int, attempts: int | None = None):
+    def check() -> bool:
+        s = Source.objects.get(pk=source_id)
+        return s.status == "processing" and s.units_done > 0 and (attempts is None or s.attempts == attempts)
+    return check
+
+
+def _assert_one_chunk_set(source: Source) -> None:
+    chunks = Chunk.objects.filter(source=source)
+    assert chunks.count() == source.chunk_count > 0
+    assert set(chunks.values_list("generation", flat=True)) == {source.active_generation}
+    assert not chunks.filter(is_active=False).exists()
+
+
+def _queue_length(prefix: str, queue: str) -> int:
+    return redis.Redis.from_url(settings.CELERY_BROKER_URL).llen(f"{prefix}{queue}")
+
+
+def test_poison_document_fails_after_the_attempt_limit_and_the_queue_moves_on(api_client, chatbot, celery_worker):
+    source_id = upload(api_client, chatbot.pk, ("poison.csv", big_csv(400_000))).data["sources"][0]["source_id"]
+
+    for attempt in range(1, settings.PROCESSING_MAX_ATTEMPTS + 1):
+        _wait(_reading(source_id, attempt), 90, f"attempt {attempt} to start")
+        for child in celery_worker.children():
+            if "celery" in " ".join(child.cmdline()):
+                child.send_signal(signal.SIGKILL)
+
+    source = wait_for_source(source_id, timeout=90)
+    assert (source.status, source.error_code) == ("failed", "crashed")
+    assert "crashed repeatedly" in source.error_message
+    assert not Chunk.objects.filter(source=source).exists()
+    assert _queue_length(BROKER_KEY_PREFIX, "documents") == 0
+    nxt = upload(api_client, chatbot.pk, ("next.txt", b"The queue moved on.")).data["sources"][0]["source_id"]
+    assert wait_for_source(nxt).status == "completed"
+
+
+def test_whole_worker_killed_is_taken_up_again_by_the_reaper(chatbot, start_worker):
+    prefix = f"reaper-{uuid.uuid4().hex[:8]}:"
+    app = isolated_app(prefix)
+    env = {"CELERY_BROKER_KEY_PREFIX": prefix, "STUCK_PROCESSING_AFTER_SECONDS": "4", "HEARTBEAT_INTERVAL_SECONDS": "1"}
+    first = start_worker(env=env, wait=False)
+    first.wait_ready(app)
+    source = _file_source(chatbot, big_csv(300_000))
+    app.send_task("sources.tasks.process_document", kwargs={"source_id": source.pk}, task_id=source.task_id)
+    _wait(_reading(source.pk), 90, "processing to start")
+
+    first.kill_all()  # main process and children: nothing acks, nothing requeues
+    every_2s, _ = IntervalSchedule.objects.get_or_create(every=2, period=IntervalSchedule.SECONDS)
+    PeriodicTask.objects.update_or_create(name="sources-reap-stuck", defaults={
+        "task": "sources.tasks.reap_stuck_sources", "interval": every_2s, "crontab": None, "enabled": True})
+    second = start_worker(env=env, beat=True, wait=False)
+    try:
+        second.wait_ready(app)
+        source = wait_for_source(source.pk, timeout=120)
+    finally:
+        PeriodicTask.objects.filter(name="sources-reap-stuck").update(enabled=False)
+        second.stop()
+
+    assert source.status == "completed", (source.error_code, source.error_message)
+    assert source.attempts == 2 and source.task_id != "" and "Requeued" not in source.stage
+    _assert_one_chunk_set(source)
+
+
+def test_same_source_enqueued_twice_at_once_gives_one_chunk_set(chatbot, celery_worker):
+    source = _file_source(chatbot, big_csv(50_000))
+    first = celery_app.send_task("sources.tasks.process_document", kwargs={"source_id": source.pk},
+                                 task_id=source.task_id)
+    second = celery_app.send_task("sources.tasks.process_document", kwargs={"source_id": source.pk})
+
+    results = [first.get(timeout=90), second.get(timeout=90)]
+
+    source.refresh_from_db()
+    assert source.status == "completed"
+    _assert_one_chunk_set(source)
+    skipped = [r for r in results if "skipped" in r]
+    assert len(skipped) == 1, results
+    assert skipped[0]["skipped"] in ("already processing in another task", "already completed")
+
+
+@pytest.mark.parametrize(("limits", "label"), [
+    ({"CELERY_TASK_SOFT_TIME_LIMIT": "1", "CELERY_TASK_TIME_LIMIT": "60"}, "soft"),
+    ({"CELERY_TASK_SOFT_TIME_LIMIT": "0", "CELERY_TASK_TIME_LIMIT": "1"}, "hard"),
+])
+def test_time_limit_ends_failed_timeout_never_processing(chatbot, start_worker, limits, label):
+    prefix = f"limit-{label}-{uuid.uuid4().hex[:8]}:"
+    app = isolated_app(prefix)
+    worker = start_worker(env={"CELERY_BROKER_KEY_PREFIX": prefix, **limits}, wait=False)
+    try:
+        worker.wait_ready(app)
+        source = _file_source(chatbot, big_csv(900_000))
+        app.send_task("sources.tasks.process_document", kwargs={"source_id": source.pk}, task_id=source.task_id)
+        source = wait_for_source(source.pk, timeout=90)
+        assert (source.status, source.error_code) == ("failed", "timeout"), source.error_message
+        assert "time limit" in source.error_message
+        assert not Chunk.objects.filter(source=source).exists()
+        row = _wait(lambda: TaskResult.objects.filter(task_id=source.task_id).first(), 10, "task result")
+        assert row.status == "FAILURE"
+        quick = _file_source(chatbot, b"small and quick", name="ok.txt")
+        app.send_task("sources.tasks.process_document", kwargs={"source_id": quick.pk}, task_id=quick.task_id)
+        assert wait_for_source(quick.pk, timeout=60).status == "completed"
+    finally:
+        worker.stop()
+
+
+@pytest.mark.parametrize("bad", [None, "abc", 999999])
+def test_bad_task_arguments_fail_clearly_without_retries(celery_worker, bad):
+    from sources.tasks import process_document
+
+    result = process_document.delay(bad)
+    result.get(timeout=20, propagate=False)
+
+    assert result.state == "FAILURE"
+    message = str(result.result)
+    assert "source id" in message or "no source with id" in message
+    rows = TaskResult.objects.filter(task_id=result.id)
+    assert [r.status for r in rows] == ["FAILURE"]
+    assert "Retry" not in celery_worker.log_tail(400).split(result.id)[-1][:2000]
