@@ -7,6 +7,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
 from . import health
@@ -24,7 +25,7 @@ class ChatbotViewSet(viewsets.ModelViewSet):
     def get_queryset(self) -> QuerySet[Chatbot]:
         return chatbots_for_user(self.request.user)
 
-    def perform_create(self, serializer: ChatbotSerializer) -> None:
+    def perform_create(self, serializer: BaseSerializer) -> None:
         serializer.save(owner=self.request.user)
 
 

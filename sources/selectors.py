@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from sources.models import Chunk, Source
 
-User = AbstractBaseUser | AnonymousUser
+User = Any  # an authenticated user or AnonymousUser
 
 
 def sources_for_user(user: User) -> QuerySet[Source]:

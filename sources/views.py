@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, mixins, status, viewsets
@@ -40,7 +42,8 @@ class UploadView(APIView):
     @extend_schema(request=UploadSerializer, responses={202: dict})
     def post(self, request: Request, chatbot_id: int) -> Response:
         chatbot = get_chatbot_for_user(request.user, chatbot_id)
-        data = {key: request.data.get(key) for key in ("chunk_size", "chunk_overlap", "force") if key in request.data}
+        raw: Any = request.data
+        data = {key: raw.get(key) for key in ("chunk_size", "chunk_overlap", "force") if key in raw}
         data["file"] = request.FILES.getlist("file")
         serializer = UploadSerializer(data=data)
         serializer.is_valid(raise_exception=True)

@@ -139,7 +139,7 @@ def _extract_and_store(claim: lifecycle.Claim) -> dict[str, Any]:
     reporter = lifecycle.RunReporter(claim)
     reporter.report(progress=1, stage="Reading file", force=True)
     writer = chunk_store.ChunkWriter(source, claim.generation)
-    with local_copy(source.file.name) as path, ExtractionProcess(
+    with local_copy(source.file.name or "") as path, ExtractionProcess(
         kind=source.file_kind, path=path, filename=source.original_filename,
         limits=extraction_limits(), sandbox=sandbox_limits(),
     ) as proc:

@@ -6,6 +6,7 @@ import logging
 
 from django.db import transaction
 from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
 
 from botsmith.celery import app
 from botsmith.errors import ErrorCode, ProcessingError
@@ -42,7 +43,7 @@ def delete_source(source: Source) -> None:
     storage = source.file.storage
     with transaction.atomic():
         if source.periodic_task_id:
-            source.periodic_task.delete()
+            PeriodicTask.objects.filter(pk=source.periodic_task_id).delete()
         source.delete()
         if name:
             transaction.on_commit(lambda: _delete_file(storage, name))

@@ -40,7 +40,7 @@ from sources.services.uploads import resolve_chunking
 
 logger = logging.getLogger(__name__)
 
-REFRESH_CRONTABS = {
+REFRESH_CRONTABS: dict[str, dict[str, str]] = {
     Source.Refresh.DAILY: {"minute": "15", "hour": "3", "day_of_week": "*"},
     Source.Refresh.WEEKLY: {"minute": "15", "hour": "4", "day_of_week": "1"},
 }
