@@ -188,7 +188,7 @@ if _key_prefix:
     CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = _key_prefix
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # Embedded fallback broker for machines without Redis (make run says when it is used).
-    _broker_dir = VAR_DIR / "broker"
+    _broker_dir = Path(env("CELERY_FILESYSTEM_BROKER_DIR", default=str(VAR_DIR / "broker")))
     for _sub in ("queue", "processed"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS.update(
