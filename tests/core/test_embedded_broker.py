@@ -11,7 +11,7 @@ from celery import Celery
 from botsmith.celery import ping
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-import run_dev  # noqa: E402
+import run_dev
 
 
 @pytest.mark.integration
