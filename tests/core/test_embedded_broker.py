@@ -18,8 +18,9 @@ import run_dev
 @pytest.mark.django_db(transaction=True)
 def test_worker_runs_tasks_through_the_filesystem_broker(start_worker, tmp_path):
     folders = {"data_folder_in": str(tmp_path / "queue"), "data_folder_out": str(tmp_path / "queue"),
-               "processed_folder": str(tmp_path / "processed"), "store_processed": False}
-    for folder in ("queue", "processed"):
+               "processed_folder": str(tmp_path / "processed"), "control_folder": str(tmp_path / "control"),
+               "store_processed": False}
+    for folder in ("queue", "processed", "control"):
         (tmp_path / folder).mkdir()
     app = Celery("fs", set_as_current=False)
     app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -31,6 +32,7 @@ def test_worker_runs_tasks_through_the_filesystem_broker(start_worker, tmp_path)
         worker.wait_ready(app)
         result = app.send_task(ping.name)
         assert result.get(timeout=20) == "pong"
+        assert not (Path(__file__).resolve().parents[2] / "control").exists()  # nothing written into the repo
     finally:
         worker.stop()
 
