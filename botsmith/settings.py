@@ -146,6 +146,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Knowledge sources, processing status, notifications and analytics for BotSmith chatbots.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "SourceStatusEnum": "sources.models.Source.Status",
+        "ReportStatusEnum": "analytics.models.AnalyticsReport.Status",
+    },
 }
 
 # --- Celery -----------------------------------------------------------------------------------

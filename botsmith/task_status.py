@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from analytics.selectors import find_report_by_task_id
 from botsmith.celery import app
 from sources.selectors import find_source_by_task_id
 
@@ -33,7 +34,7 @@ def _object_view(user: Any, task_id: str) -> dict[str, Any] | None:
                        "char_count": source.char_count},
             "error": {"code": source.error_code, "message": source.error_message} if source.error_code else None,
         }
-    report = None  # TODO(analytics): find_report_by_task_id once reports exist
+    report = find_report_by_task_id(user, task_id)
     if report is not None:
         return {
             "kind": "report", "id": report.pk, "status": report.status, "progress": None,

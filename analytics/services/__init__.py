@@ -1,0 +1,1 @@
+"""Business logic of the analytics app: reports, retention cleanup, conversation recording."""
