@@ -19,6 +19,15 @@ def admin_client_with_data(client):
     return client
 
 
+def test_every_model_of_our_apps_is_registered():
+    from django.apps import apps
+
+    ours = [m for label in ("botsmith", "sources", "notifications", "analytics")
+            for m in apps.get_app_config(label).get_models()]
+    assert ours
+    assert [m.__name__ for m in ours if m not in admin.site._registry] == []
+
+
 def test_every_model_admin_changelist_and_add_page_renders(admin_client_with_data):
     labels = {(m._meta.app_label, m._meta.model_name) for m in admin.site._registry}
     assert {("botsmith", "chatbot"), ("django_celery_beat", "periodictask"),

@@ -45,6 +45,10 @@ def test_crawl_keeps_main_content_and_drops_boilerplate(api_client, chatbot, sit
     assert "Acme builds sturdy widgets" in text and "founded in 1999" in text
     assert "Plan: Pro; Price: 25 EUR" in text
     assert "café crème" in text
+    assert "Version 2 adds faster widgets" in text  # text/plain page
+    assert "Acme widget manual" in text  # a linked PDF, read by the document extractor
+    pdf_chunk = Chunk.objects.filter(source=source, text__contains="Acme widget manual").first()
+    assert pdf_chunk.metadata["url"].endswith("/doc.pdf") and pdf_chunk.metadata["page"] == 1
     for marker in BOILERPLATE_MARKERS:
         assert marker not in text
     assert "/private/secret" not in site.requests_seen
@@ -122,3 +126,26 @@ def test_refresh_task_queues_a_recrawl_only_when_idle(chatbot):
     source.refresh_from_db()
     assert source.status == "pending" and source.task_id != "old"
     assert refresh_website(source.pk)["skipped"] == "already running"
+
+
+@pytest.mark.integration
+def test_recrawl_removes_gone_pages_and_counts_changed_ones(api_client, chatbot, site, allow_private, celery_worker):
+    from tests.fixtures.http_server import Response
+
+    source = _crawl(api_client, chatbot, site.base_url + "/", max_pages=10, max_depth=3)
+    assert "Acme widget manual" in _text(source)
+
+    site.routes["/doc.pdf"] = Response(status=404, body=b"gone")
+    site.routes["/plain.txt"] = Response(body=b"Release notes\n\nVersion 3 is here.\n",
+                                         content_type="text/plain; charset=utf-8")
+    api_client.post(f"/api/sources/{source.pk}/reprocess/")
+    source = wait_for_source(source.pk, timeout=90)
+
+    text = _text(source)
+    assert source.status == "completed"
+    assert "Acme widget manual" not in text and "Version 3 is here" in text and "Version 2" not in text
+    assert "founded in 1999" in text  # unchanged pages keep their chunks
+    report = source.crawl_report
+    assert report["removed"] == 1 and report["removed_urls"][0].endswith("/doc.pdf")
+    assert report["changed"] == 1 and report["unchanged"] >= 3 and report["new"] == 0
+    assert not Chunk.objects.filter(source=source, is_active=False).exists()
