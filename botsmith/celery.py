@@ -6,6 +6,8 @@ import os
 
 from celery import Celery
 
+from botsmith import broker  # noqa: F401 - registers the restart-safe Redis transport
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "botsmith.settings")
 
 app = Celery("botsmith")
