@@ -63,6 +63,7 @@ audit: install-dev
 	$(VENV)/bin/pip-audit -r requirements.txt
 
 bench: install-dev
+	$(PIP) install --quiet -r requirements-bench.txt
 	@for script in benchmarks/*.py; do \
 		case $$script in */_*) continue;; esac; \
 		echo "== $$script"; $(TEST_ENV) $(PY) $$script || exit 1; done

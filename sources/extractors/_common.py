@@ -111,6 +111,31 @@ def format_cell(value: Any) -> str:
     return text.strip()
 
 
+def format_row(values: Sequence[Any]) -> list[str]:
+    """``[format_cell(v) for v in values]``, with the common types (text, numbers, empty) inline.
+
+    The extractors call this once per row; a function call per cell was most of the XLSX time.
+    """
+    out: list[str] = []
+    append = out.append
+    for value in values:
+        kind = type(value)
+        if kind is str:
+            if "\n" in value or "\r" in value:
+                value = " ".join(value.split())
+            append(value.strip())
+        elif kind is float:
+            if value.is_integer() and abs(value) < 1e16:
+                append(str(int(value)))
+            else:
+                append(f"{value:.15g}")
+        elif value is None:
+            append("")
+        else:
+            append(format_cell(value))
+    return out
+
+
 def column_label(index: int) -> str:
     """Spreadsheet column letters for a 0-based index (0 -> A, 26 -> AA)."""
     label = ""
@@ -131,8 +156,10 @@ def format_record(headers: list[str], cells: Sequence[str]) -> str:
     Every row carries its headers so any group of rows is self-describing for retrieval;
     empty cells are skipped, which also drops columns that are empty throughout.
     """
-    parts = []
     n_headers = len(headers)
+    if len(cells) <= n_headers:
+        return "; ".join([f"{header}: {cell}" for header, cell in zip(headers, cells, strict=False) if cell])
+    parts = []
     for i, cell in enumerate(cells):
         if cell:
             header = headers[i] if i < n_headers else f"Column {column_label(i)}"

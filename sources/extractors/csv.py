@@ -10,8 +10,8 @@ from botsmith.errors import ErrorCode, ProcessingError
 from sources.extractors._common import (
     CharBudget,
     RowGrouper,
-    format_cell,
     format_record,
+    format_row,
     make_headers,
     rewind,
     truncate_notice,
@@ -117,7 +117,7 @@ def _records(
     header_line = ""
     emitted = False
     for record_number, row in enumerate(reader, start=1):
-        cells = [format_cell(v) for v in row]
+        cells = format_row(row)
         if not any(cells):
             continue
         if headers is None:

@@ -146,7 +146,8 @@ def _pages(
         except ProcessingError:
             raise
         except Exception:  # a damaged page should not lose the rest of the document
-            logger.warning("could not read page %d with %s", index + 1, pages.engine, exc_info=True)
+            # One traceback is enough; a broken page tree can fail every page.
+            logger.warning("could not read page %d with %s", index + 1, pages.engine, exc_info=failed == 0)
             failed += 1
             text = ""
         stats.units_done = index + 1

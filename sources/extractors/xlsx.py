@@ -12,8 +12,8 @@ from botsmith.errors import ErrorCode, ProcessingError
 from sources.extractors._common import (
     CharBudget,
     RowGrouper,
-    format_cell,
     format_record,
+    format_row,
     make_headers,
     rewind,
     truncate_notice,
@@ -129,7 +129,7 @@ def _sheet_segments(
     data_rows = 0
     grouper = RowGrouper(name)
     for row_number, values in rows:
-        cells = [format_cell(v) for v in values]
+        cells = format_row(values)
         if not any(cells):
             continue
         if headers is None:

@@ -11,10 +11,12 @@ import contextlib
 import ctypes
 import json
 import logging
+import os
 import resource
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +28,10 @@ from sources.extractors.base import ExtractionLimits, ExtractionStats, Segment
 logger = logging.getLogger(__name__)
 BASE_DIR = Path(__file__).resolve().parents[2]
 _PR_SET_PDEATHSIG = 1
+# A child that died on a signal after using this share of its memory ceiling ran out of memory:
+# native parsers (pdfium) abort on a failed allocation instead of raising MemoryError.
+OUT_OF_MEMORY_SHARE = 0.75
+STDERR_TAIL_CHARS = 4000
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,8 @@ class ExtractionProcess:
         self.sandbox = sandbox
         self.stats = ExtractionStats()
         self._proc: subprocess.Popen[str] | None = None
+        self._stderr_tail = ""
+        self._stderr_reader: threading.Thread | None = None
 
     def __enter__(self) -> ExtractionProcess:
         self._proc = subprocess.Popen(
@@ -86,6 +94,10 @@ class ExtractionProcess:
             preexec_fn=lambda: _limit_child(self.sandbox),
         )
         assert self._proc.stdin is not None
+        # stderr is drained all along: a child that logs more than a pipe buffer (a warning per
+        # broken page) would otherwise block on write while we wait for its stdout: a deadlock.
+        self._stderr_reader = threading.Thread(target=self._drain_stderr, name="extraction-stderr", daemon=True)
+        self._stderr_reader.start()
         request = {"kind": self.kind, "path": self.path, "filename": self.filename, "limits": asdict(self.limits)}
         self._proc.stdin.write(json.dumps(request) + "\n")
         self._proc.stdin.close()
@@ -93,6 +105,20 @@ class ExtractionProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.kill()
+
+    def _drain_stderr(self) -> None:
+        """Keep only the end of the child's stderr: enough for the log and the MemoryError check."""
+        stream = self._proc.stderr if self._proc is not None else None
+        if stream is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            for block in iter(lambda: stream.read(64 * 1024), ""):
+                self._stderr_tail = (self._stderr_tail + block)[-STDERR_TAIL_CHARS:]
+
+    def _stderr_text(self) -> str:
+        if self._stderr_reader is not None:
+            self._stderr_reader.join(timeout=5)
+        return self._stderr_tail
 
     def kill(self) -> None:
         proc = self._proc
@@ -102,6 +128,8 @@ class ExtractionProcess:
             proc.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=10)
+        if self._stderr_reader is not None:
+            self._stderr_reader.join(timeout=5)
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 with contextlib.suppress(OSError):
@@ -125,17 +153,30 @@ class ExtractionProcess:
             elif kind == "done":
                 self.stats = _stats_from(message["stats"])
                 finished = True
-        returncode = proc.wait()
+        returncode, peak_rss = self._reap()
         if not finished:
-            raise self._crash_error(returncode)
+            raise self._crash_error(returncode, peak_rss)
 
-    def _crash_error(self, returncode: int) -> ProcessingError:
-        stderr = ""
-        if self._proc is not None and self._proc.stderr is not None:
-            with contextlib.suppress(OSError, ValueError):
-                stderr = self._proc.stderr.read()[-2000:]
-        logger.warning("extraction child for %s exited with %s: %s", self.filename, returncode, stderr)
-        if returncode in (-signal.SIGXCPU, -signal.SIGKILL) or "MemoryError" in stderr:
+    def _reap(self) -> tuple[int, int]:
+        """Wait for the child; return its exit code and peak resident memory in bytes (0 if unknown)."""
+        proc = self._proc
+        assert proc is not None
+        if proc.returncode is None:
+            try:
+                _, status, usage = os.wait4(proc.pid, 0)
+            except ChildProcessError:
+                pass  # already reaped elsewhere; Popen knows the exit code
+            else:
+                proc.returncode = os.waitstatus_to_exitcode(status)
+                return proc.returncode, usage.ru_maxrss * 1024  # Linux reports KiB
+        return proc.wait(), 0
+
+    def _crash_error(self, returncode: int, peak_rss: int = 0) -> ProcessingError:
+        stderr = self._stderr_text()[-2000:]
+        logger.warning("extraction child for %s exited with %s (peak RSS %d MB): %s", self.filename, returncode,
+                       peak_rss // (1024 * 1024), stderr)
+        out_of_memory = returncode < 0 and peak_rss >= OUT_OF_MEMORY_SHARE * self.sandbox.memory_mb * 1024 * 1024
+        if returncode in (-signal.SIGXCPU, -signal.SIGKILL) or "MemoryError" in stderr or out_of_memory:
             return ProcessingError(
                 ErrorCode.TOO_LARGE,
                 "Reading this file needed more memory or time than allowed; it may be a decompression bomb "

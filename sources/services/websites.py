@@ -273,9 +273,14 @@ def _crawl_and_store(claim: lifecycle.Claim) -> dict[str, Any]:
             tally.pages[key] = known[key]  # not reached this time: keep what we had
             list(writer.add_all(_previous_chunks(source, key)))
     if writer.result.chunk_count == 0:
-        first_failure = tally.failed[0]["error"] if tally.failed else "no page had any text"
-        raise ProcessingError(ErrorCode.NO_TEXT if not tally.failed else ErrorCode.FETCH_FAILED,
-                              f"No page of this website gave any text ({first_failure}).")
+        # Keep the report of what was tried, and name the first failure's own cause (too large,
+        # timed out, blocked) rather than a generic one.
+        Source.objects.filter(pk=source.pk, run_id=claim.run_id).update(crawl_report=tally.report())
+        if not tally.failed:
+            raise ProcessingError(ErrorCode.NO_TEXT, "No page of this website had any text to learn from.")
+        first = tally.failed[0]
+        code = first.get("code") or ErrorCode.FETCH_FAILED
+        raise ProcessingError(code, f"No page of this website could be read: {first['error']}")
     return {
         "chunk_count": writer.result.chunk_count, "char_count": writer.result.char_count,
         "units_done": tally.new + tally.changed + tally.unchanged, "units_total": tally.pages_found or None,
