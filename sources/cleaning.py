@@ -22,6 +22,12 @@ _LEADING = re.compile(r"\n[ \t]+")
 _MANY_NEWLINES = re.compile(r"\n{3,}")
 _LOWER = "a-zß-öø-ÿ"
 _HYPHEN_BREAK = re.compile(rf"(?<=[{_LOWER}])-\n(?=[{_LOWER}])")
+# Any character one of the three passes above would change: one character-class scan decides
+# whether they are needed (they rarely are, and a scan that finds nothing still costs a pass).
+_SPECIAL = re.compile(
+    "[\r\x0b\x0c\u2028\u2029\x00-\x08\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff\ufeff\u200b\u00ad"
+    "\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]"
+)
 
 
 def clean_text(text: str) -> str:
@@ -35,20 +41,28 @@ def clean_text(text: str) -> str:
     """
     if not text:
         return ""
-    # C1 controls (\x85) must become newlines before removal; do line endings first.
-    text = _NEWLINES.sub("\n", text)
-    text = _REMOVE.sub("", text)
-    if not unicodedata.is_normalized("NFC", text):
+    # Every pass is guarded by a cheap containment test: most extracted text needs only a few of
+    # them, and a regex scan that finds nothing still costs a full pass over the text.
+    ascii_only = text.isascii()
+    if _SPECIAL.search(text):
+        # C1 controls (\x85) must become newlines before removal; do line endings first.
+        text = _NEWLINES.sub("\n", text)
+        text = _REMOVE.sub("", text)
+        text = _SPACES.sub(" ", text)
+    if not ascii_only and not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)
-    text = _SPACES.sub(" ", text)
     if "\t" in text:
         text = _TABS.sub("\t", text)
-    text = _MULTI_SPACE.sub(" ", text)
-    text = _TRAILING.sub("\n", text)
-    text = _LEADING.sub("\n", text)
+    if "  " in text:
+        text = _MULTI_SPACE.sub(" ", text)
+    if " \n" in text or "\t\n" in text:
+        text = _TRAILING.sub("\n", text)
+    if "\n " in text or "\n\t" in text:
+        text = _LEADING.sub("\n", text)
     if "-\n" in text:
         text = _HYPHEN_BREAK.sub("", text)
-    text = _MANY_NEWLINES.sub("\n\n", text)
+    if "\n\n\n" in text:
+        text = _MANY_NEWLINES.sub("\n\n", text)
     return text.strip()
 
 

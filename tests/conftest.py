@@ -99,6 +99,16 @@ def celery_worker(start_worker: Callable[..., WorkerProcess]) -> WorkerProcess:
     return start_worker()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Throttle counters live in the cache; user ids repeat across tests, so start each test clean."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def user(db):
     return UserFactory()

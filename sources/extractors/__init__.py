@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+
 from sources.extractors.base import Extractor
-from sources.extractors.csv import CsvExtractor
 from sources.extractors.detect import SUPPORTED_EXTENSIONS, content_type_for, detect_kind, is_markdown
-from sources.extractors.docx import DocxExtractor
-from sources.extractors.pdf import PdfExtractor
-from sources.extractors.txt import TxtExtractor
-from sources.extractors.xlsx import XlsxExtractor
 
 __all__ = [
     "SUPPORTED_EXTENSIONS",
@@ -17,22 +14,30 @@ __all__ = [
     "get_extractor",
 ]
 
-_EXTRACTORS: dict[str, type] = {
-    "pdf": PdfExtractor,
-    "docx": DocxExtractor,
-    "xlsx": XlsxExtractor,
-    "csv": CsvExtractor,
-    "txt": TxtExtractor,
+# Dotted paths, imported on first use: the sandboxed extraction process starts once per document
+# and should load one engine (pdfium, calamine, lxml...), not all of them.
+_EXTRACTORS: dict[str, str] = {
+    "pdf": "sources.extractors.pdf.PdfExtractor",
+    "docx": "sources.extractors.docx.DocxExtractor",
+    "xlsx": "sources.extractors.xlsx.XlsxExtractor",
+    "csv": "sources.extractors.csv.CsvExtractor",
+    "txt": "sources.extractors.txt.TxtExtractor",
 }
+
+
+def _load(path: str) -> type:
+    module, _, name = path.rpartition(".")
+    cls: type = getattr(importlib.import_module(module), name)
+    return cls
 
 
 def get_extractor(kind: str, *, filename: str | None = None) -> Extractor:
     """Return a fresh extractor for ``kind``; ``filename`` turns on Markdown headings for .md files."""
     try:
-        cls = _EXTRACTORS[kind]
+        path = _EXTRACTORS[kind]
     except KeyError:
         raise ValueError(f"unknown extractor kind {kind!r}") from None
-    if cls is TxtExtractor:
-        return TxtExtractor(markdown=bool(filename and is_markdown(filename)))
-    extractor: Extractor = cls()
+    if kind == "txt":
+        return _load(path)(markdown=bool(filename and is_markdown(filename)))  # type: ignore[no-any-return]
+    extractor: Extractor = _load(path)()
     return extractor

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain
+from typing import Any
 
 from django.conf import settings
 from django.db import connections, router, transaction
@@ -91,7 +92,7 @@ def _insert_chunks(rows: list[tuple]) -> None:
     using = router.db_for_write(Chunk)
     connection = connections[using]
     meta = Chunk._meta
-    fields = [meta.get_field(name) for name in _COLUMNS]
+    fields: list[Any] = [meta.get_field(name) for name in _COLUMNS]
     quote = connection.ops.quote_name
     # Table and column names come from the model, never from input.
     head = "INSERT INTO {} ({}) VALUES ".format(  # noqa: S608

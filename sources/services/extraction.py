@@ -91,6 +91,7 @@ class ExtractionProcess:
             text=True,
             encoding="utf-8",
             bufsize=1024 * 1024,
+            env={**os.environ, "BOTSMITH_SKIP_CELERY_APP": "1"},
             preexec_fn=lambda: _limit_child(self.sandbox),
         )
         assert self._proc.stdin is not None
