@@ -81,7 +81,8 @@ TEMPLATES = [
 ]
 
 # --- Database ---------------------------------------------------------------------------------
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
+# An empty DATABASE_URL means "not set": the SQLite default.
+DATABASES = {"default": env.db_url_config(env("DATABASE_URL", default="") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 _db = DATABASES["default"]
 # A per-process test database name: concurrent test runs never share one, and the file-backed
 # SQLite test database is visible to the worker subprocess that integration tests start.
@@ -221,7 +222,7 @@ MAX_BYTES_PER_CHATBOT = env.int("MAX_BYTES_PER_CHATBOT", default=2 * 1024 * 1024
 EXTRACTION_MEMORY_LIMIT_MB = env.int("EXTRACTION_MEMORY_LIMIT_MB", default=1024)
 EXTRACTION_CPU_LIMIT_SECONDS = env.int("EXTRACTION_CPU_LIMIT_SECONDS", default=20 * 60)
 PROCESSING_MAX_ATTEMPTS = env.int("PROCESSING_MAX_ATTEMPTS", default=3)
-HEARTBEAT_INTERVAL_SECONDS = env.int("HEARTBEAT_INTERVAL_SECONDS", default=10)
+HEARTBEAT_INTERVAL_SECONDS = env.float("HEARTBEAT_INTERVAL_SECONDS", default=10.0)
 STUCK_PROCESSING_AFTER_SECONDS = env.int("STUCK_PROCESSING_AFTER_SECONDS", default=5 * 60)
 STUCK_PENDING_AFTER_SECONDS = env.int("STUCK_PENDING_AFTER_SECONDS", default=30 * 60)
 SCRAPER_ALLOW_PRIVATE_NETWORKS = env.bool("SCRAPER_ALLOW_PRIVATE_NETWORKS", default=False)

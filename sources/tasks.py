@@ -12,7 +12,7 @@ from django.db import close_old_connections
 
 from botsmith.errors import ErrorCode
 from sources.services import lifecycle
-from sources.services.ingestion import ingest_document
+from sources.services.ingestion import TIMEOUT_MESSAGE, ingest_document
 from sources.services.reaper import reap_stuck_sources as reap_stuck_sources_service
 from sources.services.websites import crawl_website
 from sources.services.websites import refresh_website as refresh_website_service
@@ -25,17 +25,20 @@ MAX_RETRIES = 3
 
 
 class SourceTask(Task):
-    """Records a hard time limit on the source: the killed child could not do it itself."""
+    """Records a time limit on the source when the run itself could not.
+
+    At the hard limit the pool child is killed; at the soft limit the exception may land inside a
+    database call and leave the connection unusable, so the run's own handler fails too. Either
+    way the source must not stay ``processing``: reconnect and record ``timeout``.
+    """
 
     def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
-        if isinstance(exc, TimeLimitExceeded):
+        if lifecycle.caused_by(exc, (TimeLimitExceeded, SoftTimeLimitExceeded)):
             source_id = (kwargs or {}).get("source_id", args[0] if args else None)
-            logger.error("source %s: hard time limit exceeded in task %s", source_id, task_id)
+            logger.error("source %s: time limit exceeded in task %s", source_id, task_id)
+            lifecycle.reset_connection()
             try:
-                lifecycle.fail_source_id(
-                    source_id, ErrorCode.TIMEOUT,
-                    "Processing took longer than the time limit and was stopped. Try splitting the file.",
-                )
+                lifecycle.fail_source_id(source_id, ErrorCode.TIMEOUT, TIMEOUT_MESSAGE)
             except Exception:
                 logger.exception("source %s: could not record the time-out", source_id)
         super().on_failure(exc, task_id, args, kwargs, einfo)

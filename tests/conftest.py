@@ -69,7 +69,7 @@ def worker_env(django_db_setup: None, django_db_blocker, redis_available: None) 
             "DEBUG": "false",
             "SCRAPER_ALLOW_PRIVATE_NETWORKS": "true",
             "SCRAPER_DELAY_SECONDS": "0",
-            "HEARTBEAT_INTERVAL_SECONDS": "1",
+            "HEARTBEAT_INTERVAL_SECONDS": "0.2",
             "PYTHONUNBUFFERED": "1",
         }
     )

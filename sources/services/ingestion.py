@@ -85,7 +85,10 @@ def ingest_document(
     except ProcessingError as exc:
         lifecycle.fail_run(claim, exc.code, exc.message)
         raise
-    except timeout_errors:
+    except Exception as exc:
+        if not (timeout_errors and lifecycle.caused_by(exc, timeout_errors)):
+            raise
+        lifecycle.reset_connection()  # the limit may have struck inside a query
         lifecycle.fail_run(claim, ErrorCode.TIMEOUT, TIMEOUT_MESSAGE)
         raise ProcessingError(ErrorCode.TIMEOUT, TIMEOUT_MESSAGE) from None
     source = lifecycle.complete_run(claim, counts=counts)

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from botsmith.errors import ErrorCode, ProcessingError
@@ -195,6 +195,33 @@ def finish_source(source: Source, status: str, *, stage: str) -> None:
     source.cancel_requested = False
     source.save()
     transaction.on_commit(lambda: notify_source_finished(source.pk))
+
+
+def caused_by(exc: BaseException, types: tuple[type[BaseException], ...]) -> bool:
+    """True when ``exc`` or anything in its cause/context chain is one of ``types``.
+
+    A soft time limit raised inside a database call surfaces as the driver's error about the
+    interrupted query, with the time limit only in its chain.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, types):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def reset_connection() -> None:
+    """Drop the database connection after an exception interrupted it mid-query (a soft time limit).
+
+    The next query reconnects, and Django's connect() resets the transaction state.
+    """
+    try:
+        connection.close()
+    except Exception:  # the connection is already broken; closing is best effort
+        logger.warning("could not close a broken database connection", exc_info=True)
 
 
 def fail_source_id(source_id: Any, code: str, message: str) -> None:

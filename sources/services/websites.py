@@ -201,7 +201,10 @@ def crawl_website(
     except ProcessingError as exc:
         lifecycle.fail_run(claim, exc.code, exc.message)
         raise
-    except timeout_errors:
+    except Exception as exc:
+        if not (timeout_errors and lifecycle.caused_by(exc, timeout_errors)):
+            raise
+        lifecycle.reset_connection()  # the limit may have struck inside a query
         message = "Crawling took longer than the time limit and was stopped. Try fewer pages."
         lifecycle.fail_run(claim, ErrorCode.TIMEOUT, message)
         raise ProcessingError(ErrorCode.TIMEOUT, message) from None

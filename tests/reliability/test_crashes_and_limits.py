@@ -62,7 +62,7 @@ def _queue_length(prefix: str, queue: str) -> int:
 
 
 def test_poison_document_fails_after_the_attempt_limit_and_the_queue_moves_on(api_client, chatbot, celery_worker):
-    source_id = upload(api_client, chatbot.pk, ("poison.csv", big_csv(400_000))).data["sources"][0]["source_id"]
+    source_id = upload(api_client, chatbot.pk, ("poison.csv", big_csv(600_000))).data["sources"][0]["source_id"]
 
     for attempt in range(1, settings.PROCESSING_MAX_ATTEMPTS + 1):
         _wait(_reading(source_id, attempt), 90, f"attempt {attempt} to start")
@@ -82,10 +82,10 @@ def test_poison_document_fails_after_the_attempt_limit_and_the_queue_moves_on(ap
 def test_whole_worker_killed_is_taken_up_again_by_the_reaper(chatbot, start_worker):
     prefix = f"reaper-{uuid.uuid4().hex[:8]}:"
     app = isolated_app(prefix)
-    env = {"CELERY_BROKER_KEY_PREFIX": prefix, "STUCK_PROCESSING_AFTER_SECONDS": "4", "HEARTBEAT_INTERVAL_SECONDS": "1"}
+    env = {"CELERY_BROKER_KEY_PREFIX": prefix, "STUCK_PROCESSING_AFTER_SECONDS": "4", "HEARTBEAT_INTERVAL_SECONDS": "0.2"}
     first = start_worker(env=env, wait=False)
     first.wait_ready(app)
-    source = _file_source(chatbot, big_csv(300_000))
+    source = _file_source(chatbot, big_csv(600_000))
     app.send_task("sources.tasks.process_document", kwargs={"source_id": source.pk}, task_id=source.task_id)
     _wait(_reading(source.pk), 90, "processing to start")
 
@@ -139,7 +139,8 @@ def test_time_limit_ends_failed_timeout_never_processing(chatbot, start_worker, 
         assert "time limit" in source.error_message
         assert not Chunk.objects.filter(source=source).exists()
         row = _wait(lambda: TaskResult.objects.filter(task_id=source.task_id).first(), 10, "task result")
-        assert row.status == "FAILURE"
+        # FAILURE, unless the killed child's last act was to find its claim gone (then it says so).
+        assert row.status == "FAILURE" or "superseded" in (row.result or ""), (row.status, row.result)
         quick = _file_source(chatbot, b"small and quick", name="ok.txt")
         app.send_task("sources.tasks.process_document", kwargs={"source_id": quick.pk}, task_id=quick.task_id)
         # The worker still consumes (a 1-second limit may also stop a tiny file on a loaded machine).

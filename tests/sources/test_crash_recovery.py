@@ -31,7 +31,7 @@ def _wait_until_reading(source_id: int, timeout: float = 60) -> None:
 
 
 def test_killed_pool_child_is_redelivered_and_completes_once(api_client, chatbot, celery_worker):
-    data = big_csv(400_000)
+    data = big_csv(600_000)
     source_id = upload(api_client, chatbot.pk, ("big.csv", data)).data["sources"][0]["source_id"]
     _wait_until_reading(source_id)
 
@@ -57,7 +57,7 @@ def test_killed_pool_child_is_redelivered_and_completes_once(api_client, chatbot
 
 
 def test_cancel_stops_a_running_document_and_keeps_nothing_half_written(api_client, chatbot, celery_worker):
-    source_id = upload(api_client, chatbot.pk, ("big.csv", big_csv(400_000))).data["sources"][0]["source_id"]
+    source_id = upload(api_client, chatbot.pk, ("big.csv", big_csv(600_000))).data["sources"][0]["source_id"]
     _wait_until_reading(source_id)
 
     response = api_client.post(f"/api/sources/{source_id}/cancel/")
@@ -71,7 +71,7 @@ def test_cancel_stops_a_running_document_and_keeps_nothing_half_written(api_clie
 
 
 def test_status_shows_progress_and_eta_while_processing(api_client, chatbot, celery_worker):
-    source_id = upload(api_client, chatbot.pk, ("big.csv", big_csv(400_000))).data["sources"][0]["source_id"]
+    source_id = upload(api_client, chatbot.pk, ("big.csv", big_csv(600_000))).data["sources"][0]["source_id"]
     _wait_until_reading(source_id)
 
     detail = api_client.get(f"/api/sources/{source_id}/").data
