@@ -82,7 +82,8 @@ def test_poison_document_fails_after_the_attempt_limit_and_the_queue_moves_on(ap
 def test_whole_worker_killed_is_taken_up_again_by_the_reaper(chatbot, start_worker):
     prefix = f"reaper-{uuid.uuid4().hex[:8]}:"
     app = isolated_app(prefix)
-    env = {"CELERY_BROKER_KEY_PREFIX": prefix, "STUCK_PROCESSING_AFTER_SECONDS": "4", "HEARTBEAT_INTERVAL_SECONDS": "0.2"}
+    env = {"CELERY_BROKER_KEY_PREFIX": prefix, "STUCK_PROCESSING_AFTER_SECONDS": "4",
+           "HEARTBEAT_INTERVAL_SECONDS": "0.2"}
     first = start_worker(env=env, wait=False)
     first.wait_ready(app)
     source = _file_source(chatbot, big_csv(600_000))
