@@ -6,11 +6,11 @@ import datetime as dt
 import io
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import IO, Any
 
 from botsmith.errors import ErrorCode, ProcessingError
-from sources.extractors.base import ExtractionLimits, ExtractionStats
+from sources.extractors.base import ExtractionLimits, ExtractionStats, ProgressCallback, Segment
 
 SPOOL_MAX_MEMORY = 8 * 1024 * 1024
 ROWS_PER_SEGMENT = 100
@@ -218,3 +218,57 @@ def wrap_text(stream: IO[bytes], encoding: str, newline: str | None = "") -> io.
     Callers must ``detach()`` the wrapper when done, or closing it closes their stream.
     """
     return io.TextIOWrapper(stream, encoding=encoding, errors="replace", newline=newline)  # type: ignore[arg-type]
+
+
+ROW_PROGRESS_EVERY = 1000
+
+
+def record_segments(
+    sheet: str | None,
+    rows: Iterable[tuple[int, Sequence[Any]]],
+    limits: ExtractionLimits,
+    stats: ExtractionStats,
+    budget: CharBudget,
+    progress: ProgressCallback | None,
+) -> Iterator[Segment]:
+    """Rows of one table (a sheet, a CSV file) as ``header: value`` record segments.
+
+    The first non-empty row is the header; empty rows are skipped; ``max_rows`` fails the file or
+    truncates it with a notice. A table holding only its header row still yields that row: a list
+    of labels is content too.
+    """
+    headers: list[str] | None = None
+    header_line = ""
+    header_row = 0
+    data_rows = 0
+    grouper = RowGrouper(sheet)
+    for row_number, values in rows:
+        cells = format_row(values)
+        if not any(cells):
+            continue
+        if headers is None:
+            headers = make_headers(cells)
+            header_line = "; ".join(c for c in cells if c)
+            header_row = row_number
+            continue
+        if stats.units_done >= limits.max_rows:
+            if not limits.truncate:
+                raise ProcessingError(ErrorCode.TOO_LARGE, f"This file has more than {limits.max_rows} rows.")
+            truncate_notice(stats, f"Only the first {limits.max_rows} rows were imported.")
+            break
+        data_rows += 1
+        stats.units_done += 1
+        stats.units_with_text += 1
+        group = grouper.add(row_number, budget.take(format_record(headers, cells)))
+        if group:
+            yield Segment(**group)
+        if budget.exhausted:
+            break
+        if progress and stats.units_done % ROW_PROGRESS_EVERY == 0:
+            progress(stats)
+    group = grouper.flush()
+    if group:
+        yield Segment(**group)
+    elif headers is not None and not data_rows:
+        meta = {"sheet": sheet, "row_start": header_row, "row_end": header_row}
+        yield Segment(budget.take(header_line), meta, True)

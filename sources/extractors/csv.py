@@ -9,19 +9,14 @@ from typing import IO
 from botsmith.errors import ErrorCode, ProcessingError
 from sources.extractors._common import (
     CharBudget,
-    RowGrouper,
-    format_record,
-    format_row,
-    make_headers,
+    record_segments,
     rewind,
-    truncate_notice,
     wrap_text,
 )
 from sources.extractors.base import ExtractionLimits, ExtractionStats, ProgressCallback, Segment
 from sources.extractors.encoding import SAMPLE_SIZE, detect_encoding
 
 FIELD_CAP = 10 * 1024 * 1024  # characters in one field or one physical line
-PROGRESS_EVERY = 1000
 DELIMITERS = ",;\t|"
 
 # The default limit (128 KiB) rejects legitimate long cells; the cap keeps one record bounded.
@@ -111,42 +106,12 @@ def _records(
     stats: ExtractionStats,
     progress: ProgressCallback | None,
 ) -> Iterator[Segment]:
-    budget = CharBudget(limits, stats)
-    grouper = RowGrouper(None)
-    headers: list[str] | None = None
-    header_line = ""
     emitted = False
-    for record_number, row in enumerate(reader, start=1):
-        cells = format_row(row)
-        if not any(cells):
-            continue
-        if headers is None:
-            headers = make_headers(cells)
-            header_line = "; ".join(c for c in cells if c)
-            header_row = record_number
-            continue
-        if stats.units_done >= limits.max_rows:
-            if not limits.truncate:
-                raise ProcessingError(ErrorCode.TOO_LARGE, f"This file has more than {limits.max_rows} rows.")
-            truncate_notice(stats, f"Only the first {limits.max_rows} rows were imported.")
-            break
-        stats.units_done += 1
-        stats.units_with_text += 1
-        group = grouper.add(record_number, budget.take(format_record(headers, cells)))
-        if group:
-            emitted = True
-            yield Segment(**group)
-        if budget.exhausted:
-            break
-        if progress and stats.units_done % PROGRESS_EVERY == 0:
-            progress(stats)
-    group = grouper.flush()
-    if group:
+    for segment in record_segments(None, enumerate(reader, start=1), limits, stats, CharBudget(limits, stats),
+                                   progress):
         emitted = True
-        yield Segment(**group)
+        yield segment
     if progress:
         progress(stats)
     if not emitted:
-        if headers is None:
-            raise ProcessingError(ErrorCode.EMPTY, "The file is empty.")
-        yield Segment(header_line, {"sheet": None, "row_start": header_row, "row_end": header_row}, True)
+        raise ProcessingError(ErrorCode.EMPTY, "The file is empty.")

@@ -11,17 +11,12 @@ from openpyxl import load_workbook
 from botsmith.errors import ErrorCode, ProcessingError
 from sources.extractors._common import (
     CharBudget,
-    RowGrouper,
-    format_record,
-    format_row,
-    make_headers,
+    record_segments,
     rewind,
-    truncate_notice,
 )
 from sources.extractors.base import ExtractionLimits, ExtractionStats, ProgressCallback, Segment
 from sources.extractors.ooxml import check_zip
 
-PROGRESS_EVERY = 1000
 CORRUPT_MESSAGE = "This Excel file is damaged or could not be read."
 
 
@@ -52,7 +47,7 @@ class XlsxExtractor:
         emitted = 0
         for name, rows in sheets:
             stats.sheets += 1
-            for segment in _sheet_segments(name, rows, limits, stats, budget, progress):
+            for segment in record_segments(name, rows, limits, stats, budget, progress):
                 emitted += 1
                 yield segment
                 if budget.exhausted:
@@ -113,50 +108,3 @@ def _openpyxl_rows(ws: Any) -> Iterator[tuple[int, list[Any]]]:
         cells = [cell for cell in row if getattr(cell, "row", None) is not None]
         if cells:
             yield cells[0].row, [cell.value for cell in row]
-
-
-def _sheet_segments(
-    name: str,
-    rows: SheetRows,
-    limits: ExtractionLimits,
-    stats: ExtractionStats,
-    budget: CharBudget,
-    progress: ProgressCallback | None,
-) -> Iterator[Segment]:
-    headers: list[str] | None = None
-    header_line = ""
-    header_row = 0
-    data_rows = 0
-    grouper = RowGrouper(name)
-    for row_number, values in rows:
-        cells = format_row(values)
-        if not any(cells):
-            continue
-        if headers is None:
-            headers = make_headers(cells)
-            header_line = "; ".join(c for c in cells if c)
-            header_row = row_number
-            continue
-        if stats.units_done >= limits.max_rows:
-            if not limits.truncate:
-                raise ProcessingError(ErrorCode.TOO_LARGE, f"This file has more than {limits.max_rows} rows.")
-            truncate_notice(stats, f"Only the first {limits.max_rows} rows were imported.")
-            break
-        line = format_record(headers, cells)
-        data_rows += 1
-        stats.units_done += 1
-        stats.units_with_text += 1
-        group = grouper.add(row_number, budget.take(line))
-        if group:
-            yield Segment(**group)
-        if budget.exhausted:
-            break
-        if progress and stats.units_done % PROGRESS_EVERY == 0:
-            progress(stats)
-    group = grouper.flush()
-    if group:
-        yield Segment(**group)
-    elif headers is not None and not data_rows:
-        # A sheet with a single row (a list of labels) is still content.
-        meta = {"sheet": name, "row_start": header_row, "row_end": header_row}
-        yield Segment(budget.take(header_line), meta, True)
