@@ -83,6 +83,27 @@ class WorkerProcess:
         except psutil.NoSuchProcess:
             return []
 
+    def pool_children(self) -> list[psutil.Process]:
+        """Live Celery pool processes (not the extraction grandchildren, not reaped zombies)."""
+        found = []
+        for child in self.children():
+            try:
+                if child.status() != psutil.STATUS_ZOMBIE and "celery" in " ".join(child.cmdline()):
+                    found.append(child)
+            except psutil.Error:
+                continue
+        return found
+
+    def kill_pool_children(self) -> int:
+        killed = 0
+        for child in self.pool_children():
+            try:
+                child.send_signal(signal.SIGKILL)
+                killed += 1
+            except psutil.Error:
+                continue
+        return killed
+
     def kill_all(self) -> None:
         """SIGKILL the main process and its pool children, as a crashed machine would."""
         if self.proc is None:

@@ -7,7 +7,7 @@ old set or the new one, never a mix; a failed run leaves the old set searchable.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any
@@ -44,9 +44,15 @@ class StageResult:
 class ChunkWriter:
     """Writes drafts as generation ``generation`` of ``source``, deduplicated by content hash."""
 
-    def __init__(self, source: Source, generation: int, batch_size: int | None = None) -> None:
+    def __init__(
+        self, source: Source, generation: int, batch_size: int | None = None,
+        guard: Callable[[], None] | None = None,
+    ) -> None:
+        """``guard`` runs inside each batch's transaction and raises when the run lost its claim, so a
+        run that was failed or taken over (hard time limit, reaper) cannot add rows after the fact."""
         self.source = source
         self.generation = generation
+        self.guard = guard
         self.batch_size = batch_size or settings.CHUNK_INSERT_BATCH_SIZE
         self.result = StageResult()
         self._seen: set[str] = set()
@@ -75,7 +81,10 @@ class ChunkWriter:
 
     def flush(self) -> None:
         if self._batch:
-            _insert_chunks(self._batch)
+            with transaction.atomic():
+                if self.guard is not None:
+                    self.guard()
+                _insert_chunks(self._batch)
             self._batch = []
 
 

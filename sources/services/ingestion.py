@@ -141,7 +141,7 @@ def _extract_and_store(claim: lifecycle.Claim) -> dict[str, Any]:
     chunk_store.discard_staged(source.pk, keep_generation=claim.generation)
     reporter = lifecycle.RunReporter(claim)
     reporter.report(progress=1, stage="Reading file", force=True)
-    writer = chunk_store.ChunkWriter(source, claim.generation)
+    writer = chunk_store.ChunkWriter(source, claim.generation, guard=lifecycle.claim_guard(claim))
     with local_copy(source.file.name or "") as path, ExtractionProcess(
         kind=source.file_kind, path=path, filename=source.original_filename,
         limits=extraction_limits(), sandbox=sandbox_limits(),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -111,6 +112,23 @@ def validate_source_id(source_id: Any) -> int:
     if value <= 0 or str(value) != str(source_id).strip():
         raise ProcessingError(ErrorCode.INVALID_ARGUMENT, f"A source id must be a positive integer, got {source_id!r}.")
     return value
+
+
+def claim_guard(claim: Claim) -> Callable[[], None]:
+    """For ChunkWriter: lock the source row and check the run still holds it (else RunSuperseded).
+
+    The row lock serialises each batch with ``fail_source_id``/``complete_run``, so no staged row
+    can land after the run was ended elsewhere.
+    """
+
+    def guard() -> None:
+        held = Source.objects.select_for_update().filter(
+            pk=claim.source.pk, run_id=claim.run_id, status=Source.Status.PROCESSING
+        ).values_list("pk", flat=True)
+        if not list(held):
+            raise RunSuperseded()
+
+    return guard
 
 
 class RunReporter:

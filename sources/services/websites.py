@@ -253,7 +253,7 @@ def _crawl_and_store(claim: lifecycle.Claim) -> dict[str, Any]:
     )
     known: dict[str, dict[str, Any]] = dict(source.crawl_pages or {})
     tally = CrawlTally()
-    writer = chunk_store.ChunkWriter(source, claim.generation)
+    writer = chunk_store.ChunkWriter(source, claim.generation, guard=lifecycle.claim_guard(claim))
 
     def on_progress(done: int, found: int) -> None:
         tally.pages_done, tally.pages_found = done, found

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import time
 import uuid
 
@@ -66,9 +65,7 @@ def test_poison_document_fails_after_the_attempt_limit_and_the_queue_moves_on(ap
 
     for attempt in range(1, settings.PROCESSING_MAX_ATTEMPTS + 1):
         _wait(_reading(source_id, attempt), 90, f"attempt {attempt} to start")
-        for child in celery_worker.children():
-            if "celery" in " ".join(child.cmdline()):
-                child.send_signal(signal.SIGKILL)
+        assert celery_worker.kill_pool_children() > 0
 
     source = wait_for_source(source_id, timeout=90)
     assert (source.status, source.error_code) == ("failed", "crashed")
