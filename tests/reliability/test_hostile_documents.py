@@ -19,6 +19,7 @@ from django.core.files.storage import default_storage
 from sources.models import Chunk, Source, source_upload_path
 from sources.services import dispatch
 from tests.fixtures import documents
+from tests.fixtures.http_server import pdf_from_objects
 from tests.sources.helpers_sources import upload, wait_for_source
 from tests.worker import WorkerProcess
 
@@ -38,17 +39,6 @@ HEADROOM_MB = 300
 # --- builders of hostile files -----------------------------------------------------------------
 
 
-def _pdf_objects(objects: list[bytes]) -> bytes:
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, obj in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + obj + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % off for off in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
 
 
 def write_flate_bomb_pdf(path: Path, inflated_bytes: int = 2200 * MB) -> Path:
@@ -92,7 +82,7 @@ def write_flate_bomb_pdf(path: Path, inflated_bytes: int = 2200 * MB) -> Path:
 def build_cyclic_page_tree_pdf() -> bytes:
     """The root /Pages lists a child /Pages node whose /Kids point back at the root (and itself)."""
     stream = b"BT /F1 18 Tf 72 720 Td (Cyclic page text) Tj ET"
-    return _pdf_objects([
+    return pdf_from_objects([
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [6 0 R 3 0 R 6 0 R] /Count 2000 >>",
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
