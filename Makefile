@@ -57,7 +57,7 @@ test-reliability: install-dev
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check . || true
-	$(TEST_ENV) $(VENV)/bin/mypy botsmith sources notifications analytics
+	$(TEST_ENV) $(VENV)/bin/mypy botsmith sources notifications analytics retrieval
 
 audit: install-dev
 	$(VENV)/bin/pip-audit -r requirements.txt

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "sources.apps.SourcesConfig",
     "notifications.apps.NotificationsConfig",
     "analytics.apps.AnalyticsConfig",
+    "retrieval.apps.RetrievalConfig",
 ]
 
 MIDDLEWARE = [
@@ -173,11 +174,12 @@ CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # keep retrying after a Redis outage
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_QUEUES = [Queue(name) for name in ("default", "documents", "websites", "notifications")]
+CELERY_TASK_QUEUES = [Queue(name) for name in ("default", "documents", "websites", "notifications", "embeddings")]
 CELERY_TASK_ROUTES = {
     "sources.tasks.process_document": {"queue": "documents"},
     "sources.tasks.scrape_website": {"queue": "websites"},
     "notifications.tasks.*": {"queue": "notifications"},
+    "retrieval.tasks.embed_source": {"queue": "embeddings"},
 }
 # DatabaseScheduler plus a per-slot lock, so two beats started by mistake do not double-send.
 CELERY_BEAT_SCHEDULER = "botsmith.beat:LockingDatabaseScheduler"

@@ -1,0 +1,1 @@
+"""Retrieval: keyword and semantic indexes over the active chunks of ``sources``, and hybrid search."""
