@@ -237,6 +237,19 @@ CLEANUP_MIN_DAYS = env.int("CLEANUP_MIN_DAYS", default=1)
 CLEANUP_BATCH_SIZE = env.int("CLEANUP_BATCH_SIZE", default=1000)
 NOTIFICATIONS_EMAIL_ENABLED = env.bool("NOTIFICATIONS_EMAIL_ENABLED", default=False)
 
+# --- Retrieval --------------------------------------------------------------------------------
+# Embeddings: "local" runs all-MiniLM-L6-v2 in process (requirements-models.txt, no torch, no network),
+# "openai" calls any OpenAI-compatible /embeddings endpoint, "none" keeps search keyword-only.
+EMBEDDINGS_BACKEND = env("EMBEDDINGS_BACKEND", default="local")
+EMBEDDINGS_MODEL = env("EMBEDDINGS_MODEL", default="")  # local: all-MiniLM-L6-v2; openai: required
+EMBEDDINGS_BATCH_SIZE = env.int("EMBEDDINGS_BATCH_SIZE", default=32)
+EMBEDDINGS_THREADS = env.int("EMBEDDINGS_THREADS", default=0) or None  # local backend; 0 = all cores
+OPENAI_EMBEDDINGS_BASE_URL = env("OPENAI_EMBEDDINGS_BASE_URL", default="https://api.openai.com/v1")
+OPENAI_EMBEDDINGS_API_KEY = env("OPENAI_EMBEDDINGS_API_KEY", default="")
+EMBEDDINGS_DIMENSION = env.int("EMBEDDINGS_DIMENSION", default=0) or None  # openai: 0 = learn from the first reply
+EMBEDDINGS_TIMEOUT_SECONDS = env.float("EMBEDDINGS_TIMEOUT_SECONDS", default=30.0)
+EMBEDDINGS_MAX_RETRIES = env.int("EMBEDDINGS_MAX_RETRIES", default=4)
+
 # --- Search ---------------------------------------------------------------------------------
 SEARCH_MAX_QUERY_CHARS = env.int("SEARCH_MAX_QUERY_CHARS", default=1000)
 SEARCH_MAX_K = env.int("SEARCH_MAX_K", default=50)
