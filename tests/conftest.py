@@ -95,8 +95,12 @@ def start_worker(worker_env: dict[str, str]) -> Iterator[Callable[..., WorkerPro
 
 @pytest.fixture(scope="session")
 def celery_worker(start_worker: Callable[..., WorkerProcess]) -> WorkerProcess:
-    """The run's shared worker: consumes all four queues, like `celery -A botsmith worker`."""
-    return start_worker()
+    """The run's shared worker: consumes every queue but ``embeddings``, like `celery -A botsmith worker`.
+
+    Embedding runs only where a test asks for them (``embeddings_worker`` in tests/retrieval), so the
+    CPU they take never slows the rest of the suite.
+    """
+    return start_worker(extra_args=["-Q", "default,documents,websites,notifications"])
 
 
 @pytest.fixture(autouse=True)
