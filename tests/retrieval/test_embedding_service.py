@@ -187,3 +187,29 @@ def test_a_backend_outage_during_search_falls_back_to_keywords(chatbot, server):
     result = search(chatbot, "blue widgets")
     assert result.mode_used == "keyword" and "unavailable" in result.notice
     assert result.results[0].text == "Widgets are blue."
+
+
+def test_after_a_model_change_the_previous_vectors_serve_until_the_new_ones_cover_more(chatbot, server, monkeypatch):
+    queued: list[int] = []
+    monkeypatch.setattr(index_sync, "queue", queued.append)
+    source = make_source(chatbot, ["Widgets are blue.", "Gadgets are red."])
+    embedding.run(source.pk, "t-old")
+    with override_settings(EMBEDDINGS_MODEL="test-embed-v2"):
+        reset_backend()
+        try:
+            index_sync.sync()  # the model changed: the source is queued again
+            source.refresh_from_db()
+            assert source.index_status == "pending" and queued == [source.pk]
+            server.requests.clear()
+            result = search(chatbot, "blue widgets", mode="semantic")
+            assert result.mode_used == "semantic" and len(result.results) == 2
+            assert [r["body"]["model"] for r in server.requests] == ["test-embed"]  # question embedded by the old model
+            embedding.run(source.pk, "t-new")
+            server.requests.clear()
+            search(chatbot, "blue widgets", mode="semantic")
+            assert [r["body"]["model"] for r in server.requests] == ["test-embed-v2"]
+            # Everything is on the new model: the old vectors go.
+            index_sync.sync()
+            assert set(Embedding.objects.values_list("model_key", flat=True)) == {"openai:test-embed-v2:8"}
+        finally:
+            reset_backend()
