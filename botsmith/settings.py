@@ -260,7 +260,6 @@ EMBEDDINGS_SLICE_SECONDS = env.float("EMBEDDINGS_SLICE_SECONDS", default=300.0)
 EMBEDDINGS_CLAIM_STALE_SECONDS = env.int("EMBEDDINGS_CLAIM_STALE_SECONDS", default=180)
 EMBEDDINGS_RETRY_FAILED_AFTER_SECONDS = env.int("EMBEDDINGS_RETRY_FAILED_AFTER_SECONDS", default=3600)
 EMBEDDINGS_SYNC_BATCH = env.int("EMBEDDINGS_SYNC_BATCH", default=500)
-EMBEDDINGS_SYNC_INTERVAL_SECONDS = env.int("EMBEDDINGS_SYNC_INTERVAL_SECONDS", default=120)
 
 # --- E-mail -----------------------------------------------------------------------------------
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
