@@ -35,6 +35,9 @@ def held_task_ids(app: Any, task_ids: Iterable[str], queues: Iterable[str]) -> s
 
 def _held_in_redis(channel: Any, wanted: set[str], queues: list[str]) -> set[str]:
     client = channel.client
+    # kombu's prefixed client adds the deployment's key prefix to the commands kombu itself uses,
+    # which do not include LRANGE and HSCAN: add it here.
+    prefix = getattr(client, "global_keyprefix", "")
     found: set[str] = set()
 
     def look(raw: bytes | str) -> None:
@@ -47,7 +50,7 @@ def _held_in_redis(channel: Any, wanted: set[str], queues: list[str]) -> set[str
     # place to the second, so it is seen in one of them.
     for queue in queues:
         for priority in channel.priority_steps:
-            key = channel._q_for_pri(queue, priority)
+            key = prefix + channel._q_for_pri(queue, priority)
             start = 0
             while found != wanted:
                 page = client.lrange(key, start, start + SCAN_PAGE - 1)
@@ -57,7 +60,7 @@ def _held_in_redis(channel: Any, wanted: set[str], queues: list[str]) -> set[str
                     break
                 start += SCAN_PAGE
     if found != wanted:
-        for _, raw in client.hscan_iter(channel.unacked_key, count=SCAN_PAGE):
+        for _, raw in client.hscan_iter(prefix + channel.unacked_key, count=SCAN_PAGE):
             look(raw)
             if found == wanted:
                 break
