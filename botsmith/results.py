@@ -52,5 +52,6 @@ def _in_worker_task() -> bool:
     Elsewhere (the worker's main process, an eager call, a web process) there is no message to
     give back, so the error is raised as it is.
     """
-    task = current_task
-    return task is not None and not getattr(task.request, "is_eager", False)
+    if not current_task:  # a proxy: false when no task is being traced in this thread
+        return False
+    return not getattr(current_task.request, "is_eager", False)

@@ -127,3 +127,9 @@ def test_result_store_failure_outside_a_task_is_raised(monkeypatch):
         backend.store_result("task-1", None, "STARTED", request=_Request())
 
     assert not isinstance(excinfo.value, Reject)
+
+
+def test_outside_a_task_trace_there_is_no_message_to_requeue():
+    from botsmith.results import _in_worker_task
+
+    assert _in_worker_task() is False
