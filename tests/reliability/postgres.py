@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -82,13 +82,12 @@ class LimitedRole:
 
 
 class ConnectionSampler:
-    """Samples ``pg_stat_activity`` for a role in a thread: peak connections per application name."""
+    """Samples ``pg_stat_activity`` for a role in a thread: the peak number of its connections."""
 
     def __init__(self, role: str, interval: float = 0.1) -> None:
         self.role = role
         self.interval = interval
         self.peak_total = 0
-        self.peak_by_pid: dict[int, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -255,7 +254,7 @@ class DevServer:
 
 
 @pytest.fixture
-def limited_role(django_db_blocker) -> Iterator[type[LimitedRole]]:
+def limited_role() -> Iterator[Callable[[int], LimitedRole]]:
     """Factory ``limited_role(limit)``: roles are dropped (their sessions ended) at teardown."""
     roles: list[LimitedRole] = []
 
@@ -264,7 +263,7 @@ def limited_role(django_db_blocker) -> Iterator[type[LimitedRole]]:
         roles.append(role)
         return role
 
-    yield make  # type: ignore[misc]
+    yield make
     for role in roles:
         role.drop()
 

@@ -21,7 +21,7 @@ from rest_framework.authtoken.models import Token
 from sources.models import Chunk, Source
 from tests.conftest import MEDIA_ROOT
 from tests.factories import ChatbotFactory, UserFactory
-from tests.reliability.postgres import ConnectionSampler, DevServer, limited_role, requires_postgres  # noqa: F401
+from tests.reliability.postgres import ConnectionSampler, DevServer, requires_postgres
 
 pytestmark = [
     pytest.mark.reliability, pytest.mark.integration, pytest.mark.django_db(transaction=True), requires_postgres,
@@ -40,7 +40,7 @@ def _text(client: int, index: int) -> bytes:
 
 
 def test_concurrent_uploads_within_a_connection_limit_complete_exactly_once(
-    private_broker, limited_role, tmp_path  # noqa: F811
+    private_broker, limited_role, tmp_path
 ):
     role = limited_role(ROLE_LIMIT)
     env = {

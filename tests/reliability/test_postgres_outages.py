@@ -18,7 +18,7 @@ from django.db import OperationalError
 from botsmith.errors import ErrorCode
 from botsmith.results import RetryingDatabaseBackend
 from sources.models import Source
-from tests.reliability.postgres import limited_role, pg_proxy, requires_postgres  # noqa: F401
+from tests.reliability.postgres import requires_postgres
 
 pytestmark = [pytest.mark.reliability]
 
@@ -43,7 +43,7 @@ def _finished_or_report(ids: list[int], worker) -> None:
 @pytest.mark.django_db(transaction=True)
 @requires_postgres
 def test_database_outages_while_tasks_start_and_finish_lose_no_source(
-    chatbot, private_broker, pg_proxy, file_source, limited_role  # noqa: F811
+    chatbot, private_broker, pg_proxy, file_source, limited_role
 ):
     role = limited_role(10)
     worker = private_broker.start_worker(
