@@ -6,7 +6,7 @@ processes ``make run`` starts (``manage.py runserver`` and ``celery -A botsmith 
 default concurrency) on Redis under a private key prefix, then ``clients`` users uploading
 ``files`` small text files each, one per request, all at once, until every source is finished.
 ``pg_stat_activity`` is sampled every 50 ms; each connection's client port is mapped to its
-process (psutil), and each process to its type. ``--compare`` (default) runs the web server a
+process (psutil), and its ``application_name`` gives the process type. ``--compare`` (default) runs the web server a
 second time with the settings before the pool (``DB_POOL=false CONN_MAX_AGE=60``).
 """
 
@@ -42,12 +42,15 @@ def _free_port() -> int:
 
 
 class Sampler(threading.Thread):
-    """Peak connections per client process, from pg_stat_activity and the local socket table."""
+    """Peak connections per client process, from pg_stat_activity (its application_name says the
+    process type: botsmith-web, botsmith-worker, botsmith-worker-main, botsmith-beat) and the
+    local socket table (client port to pid)."""
 
     def __init__(self, dbname: str) -> None:
         super().__init__(daemon=True)
         self.dbname = dbname
         self.peak_by_pid: dict[int, int] = {}
+        self.kind_by_pid: dict[int, str] = {}
         self.peak_total = 0
         self.stop = threading.Event()
 
@@ -58,41 +61,24 @@ class Sampler(threading.Thread):
         with psycopg.connect(host=PG_HOST, user=PG_USER, dbname=self.dbname, autocommit=True) as conn:
             own = conn.info.backend_pid
             while not self.stop.is_set():
-                ports = [p for (p,) in conn.execute(
-                    "SELECT client_port FROM pg_stat_activity WHERE datname = %s AND pid <> %s "
-                    "AND backend_type = 'client backend'", [self.dbname, own]).fetchall() if p]
+                rows = conn.execute(
+                    "SELECT client_port, application_name FROM pg_stat_activity WHERE datname = %s AND pid <> %s "
+                    "AND backend_type = 'client backend'", [self.dbname, own]).fetchall()
                 owners: dict[int, int] = {}
                 by_port = {s.laddr.port: s.pid for s in psutil.net_connections("tcp") if s.laddr and s.pid}
-                for port in ports:
+                for port, name in rows:
                     pid = by_port.get(port)
                     if pid:
                         owners[pid] = owners.get(pid, 0) + 1
+                        self.kind_by_pid[pid] = "benchmark itself" if pid == os.getpid() else name or "?"
                 for pid, count in owners.items():
                     self.peak_by_pid[pid] = max(self.peak_by_pid.get(pid, 0), count)
-                self.peak_total = max(self.peak_total, len(ports))
+                self.peak_total = max(self.peak_total, len(rows))
                 self.stop.wait(0.05)
-
-
-def _kind(pid: int, web_pids: set[int], worker_pid: int) -> str:
-    import psutil
-
-    if pid in web_pids:
-        return "web (runserver)"
-    try:
-        proc = psutil.Process(pid)
-        title = " ".join(proc.cmdline())
-    except psutil.Error:
-        return "exited"
-    if "beat" in title:
-        return "beat (worker -B)"
-    if pid == worker_pid:
-        return "worker main"
-    return "worker pool child"
 
 
 def run_load(label: str, web_env: dict[str, str], env: dict[str, str], dbname: str, clients: int, files: int,
              tmp: Path) -> dict:
-    import psutil
     import requests
     from rest_framework.authtoken.models import Token
 
@@ -147,10 +133,9 @@ def run_load(label: str, web_env: dict[str, str], env: dict[str, str], dbname: s
         total_s = time.perf_counter() - t0
         sampler.stop.set()
         sampler.join(5)
-        web_pids = {web.pid, *(p.pid for p in psutil.Process(web.pid).children(recursive=True))}
         kinds: dict[str, list[int]] = {}
         for pid, peak in sampler.peak_by_pid.items():
-            kinds.setdefault(_kind(pid, web_pids, worker.pid), []).append(peak)
+            kinds.setdefault(sampler.kind_by_pid[pid], []).append(peak)
         completed = Source.objects.filter(chatbot_id__in=chatbots, status=Source.Status.COMPLETED).count()
         return {
             "label": label, "requests": len(codes), "http_5xx": sum(1 for code in codes if code >= 500),
@@ -209,6 +194,7 @@ def main() -> None:
                        check=True)
         os.environ.update({k: env[k] for k in ("DATABASE_URL", "MEDIA_ROOT", "CELERY_BROKER_KEY_PREFIX")})
         os.environ["DB_POOL"] = "false"  # this process only seeds users; it keeps one connection
+        os.environ["DB_APPLICATION_NAME"] = "benchmark"
         c.setup_django()
         runs = [run_load("pooled", env, env, dbname, args.clients, files, tmp)]
         if not args.no_compare:
@@ -230,16 +216,16 @@ def main() -> None:
             rows.append([run["label"], kind, figures["processes"], figures["max_per_process"],
                          figures["sum_of_peaks"]])
         rows.append([run["label"], "all (peak at one moment)", "", "", run["peak_total"]])
-    c.print_table(["web settings", "process type", "processes", "max connections per process",
+    c.print_table(["web settings", "process type (application_name)", "processes", "max connections per process",
                    "connections (sum of peaks)"], rows)
     print()
     c.print_table(["web settings", "requests", "202", "5xx", "completed", "upload s", "upload+processing s"],
                   [[r["label"], r["requests"], r["http_202"], r["http_5xx"], r["completed"], r["upload_s"],
                     r["total_s"]] for r in runs])
     pooled = runs[0]["by_kind"]
-    web_peak = max((v["max_per_process"] for k, v in pooled.items() if k.startswith("web")), default=0)
-    child_peak = max((v["max_per_process"] for k, v in pooled.items() if k == "worker pool child"), default=0)
-    beat_peak = max((v["max_per_process"] for k, v in pooled.items() if k.startswith("beat")), default=0)
+    web_peak = max((v["max_per_process"] for k, v in pooled.items() if k == "botsmith-web"), default=0)
+    child_peak = max((v["max_per_process"] for k, v in pooled.items() if k == "botsmith-worker"), default=0)
+    beat_peak = max((v["max_per_process"] for k, v in pooled.items() if k == "botsmith-beat"), default=0)
     ratios = {
         "web_connections_per_process": web_peak,
         "worker_child_connections_per_process": child_peak,
@@ -249,7 +235,7 @@ def main() -> None:
     }
     if len(runs) > 1:
         ratios["before_web_connections"] = max(
-            (v["max_per_process"] for k, v in runs[1]["by_kind"].items() if k.startswith("web")), default=0)
+            (v["max_per_process"] for k, v in runs[1]["by_kind"].items() if k == "botsmith-web"), default=0)
         ratios["before_http_5xx"] = runs[1]["http_5xx"]
     targets = {
         "web <= DB_POOL_MAX_SIZE": c.verdict(web_peak, WEB_POOL_MAX, higher_is_better=False),

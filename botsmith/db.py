@@ -11,6 +11,31 @@ from django.db import DatabaseError, InterfaceError, OperationalError, close_old
 logger = logging.getLogger(__name__)
 
 
+def label_connections(process_type: str) -> None:
+    """Name this process's future connections ``botsmith-<type>`` in pg_stat_activity (PostgreSQL)."""
+    for alias in settings.DATABASES:
+        wrapper = connections[alias]
+        if wrapper.vendor != "postgresql":
+            continue
+        for target in {id(settings.DATABASES[alias]): settings.DATABASES[alias],
+                       id(wrapper.settings_dict): wrapper.settings_dict}.values():
+            target.setdefault("OPTIONS", {})["application_name"] = f"botsmith-{process_type}"
+
+
+def label_worker_main(**_: Any) -> None:
+    label_connections("worker-main")
+    use_worker_connections()
+
+
+def label_worker_child(**_: Any) -> None:
+    label_connections("worker")
+
+
+def label_beat(**_: Any) -> None:
+    label_connections("beat")
+    use_worker_connections()
+
+
 def use_worker_connections(**_: Any) -> None:
     """In a Celery process, before it forks or runs a task: one plain connection, no pool.
 

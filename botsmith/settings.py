@@ -107,6 +107,9 @@ else:
     # at a time, so one plain connection per child is the bound there.
     DB_PGBOUNCER = env.bool("DB_PGBOUNCER", default=False)
     _options = _db.setdefault("OPTIONS", {})
+    # Shown in pg_stat_activity; Celery processes replace the suffix with their own type
+    # (botsmith-worker, botsmith-worker-main, botsmith-beat) so each connection has an owner.
+    _options.setdefault("application_name", env("DB_APPLICATION_NAME", default="botsmith-web"))
     _db["CONN_HEALTH_CHECKS"] = True
     if DB_PGBOUNCER:
         # Transaction pooling: a server connection changes between transactions, so named
