@@ -27,7 +27,8 @@ from tests.worker import BASE_DIR
 
 requires_postgres = pytest.mark.skipif(
     settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
-    reason="PostgreSQL connection-budget test: run with DATABASE_URL=postgres://... (SQLite has no connections)",
+    reason="needs PostgreSQL (connection limits and outages; SQLite has no server connections): "
+    "run with DATABASE_URL=postgres://...",
 )
 
 
