@@ -65,7 +65,7 @@ class Sampler(threading.Thread):
                     "SELECT client_port, application_name FROM pg_stat_activity WHERE datname = %s AND pid <> %s "
                     "AND backend_type = 'client backend'", [self.dbname, own]).fetchall()
                 owners: dict[int, int] = {}
-                by_port = {s.laddr.port: s.pid for s in psutil.net_connections("tcp") if s.laddr and s.pid}
+                by_port = _socket_owners(psutil)
                 for port, name in rows:
                     pid = by_port.get(port)
                     if pid:
@@ -75,6 +75,23 @@ class Sampler(threading.Thread):
                     self.peak_by_pid[pid] = max(self.peak_by_pid.get(pid, 0), count)
                 self.peak_total = max(self.peak_total, len(rows))
                 self.stop.wait(0.05)
+
+
+def _socket_owners(psutil) -> dict[int, int]:
+    """Local port to pid. A process forked to start the extraction child holds its parent's
+    sockets until exec: the oldest holder is the owner, not the passing fork."""
+    holders: dict[int, list[int]] = {}
+    for sock in psutil.net_connections("tcp"):
+        if sock.laddr and sock.pid:
+            holders.setdefault(sock.laddr.port, []).append(sock.pid)
+
+    def started(pid: int) -> float:
+        try:
+            return psutil.Process(pid).create_time()
+        except psutil.Error:
+            return float("inf")
+
+    return {port: min(pids, key=started) for port, pids in holders.items()}
 
 
 def run_load(label: str, web_env: dict[str, str], env: dict[str, str], dbname: str, clients: int, files: int,
