@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -230,6 +231,7 @@ def main() -> None:
         connections.close_all()
         subprocess.run(["dropdb", "-h", PG_HOST, "-U", PG_USER, "--if-exists", "--force", dbname], check=False)
         _drop_broker_keys(env["CELERY_BROKER_KEY_PREFIX"])
+        shutil.rmtree(tmp, ignore_errors=True)
 
     print(f"\n{args.clients} clients x {files} uploads (one file per request) through `manage.py runserver`, "
           f"worker -B (concurrency {os.cpu_count()}), PostgreSQL; peak connections per process while uploading "
