@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.contrib import admin
 from django.db.models import Count
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
@@ -23,6 +25,11 @@ class ChatbotAdmin(admin.ModelAdmin):
     search_fields = ("name", "owner__username", "owner__email")
     raw_id_fields = ("owner",)
     readonly_fields = ("created_at", "updated_at", "sources_by_status", "source_list", "latest_report")
+    fieldsets = [
+        (None, {"fields": ("owner", "name", "chunk_size", "chunk_overlap", "retention_days")}),
+        ("Sources and latest report", {"fields": ("sources_by_status", "source_list", "latest_report")}),
+        ("Dates", {"fields": ("created_at", "updated_at")}),
+    ]
 
     @admin.display(description="sources by status")
     def sources_by_status(self, obj: Chatbot) -> SafeString | str:
@@ -45,7 +52,8 @@ class ChatbotAdmin(admin.ModelAdmin):
         rows = format_html_join(
             "", '<tr><td><a href="{}">{}</a></td>' + "<td>{}</td>" * 2 + "<td>{}%</td>" + "<td>{}</td>" * 3 + "</tr>",
             ((reverse("admin:sources_source_change", args=[s.pk]), s.name, s.get_kind_display(),
-              s.get_status_display(), s.progress, s.chunk_count, s.error_code or "-", s.updated_at)
+              s.get_status_display(), s.progress, s.chunk_count, s.error_code or "-",
+              date_format(timezone.localtime(s.updated_at), "DATETIME_FORMAT"))
              for s in sources),
         )
         if not rows:

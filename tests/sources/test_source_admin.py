@@ -220,3 +220,8 @@ def test_chatbot_page_lists_sources_counts_and_latest_report(admin_client):
     table = html.split('id="chatbot-sources"')[1].split("</table>")[0]
     assert "one.txt" in table and "two.txt" in table and "https://docs.example/" in table
     assert "30d report" in html and "12 conversations, 40 messages, 9 unique visitors" in html
+
+
+def test_add_pages_still_render(admin_client):
+    for name in ("admin:sources_source_add", "admin:botsmith_chatbot_add"):
+        assert admin_client.get(reverse(name)).status_code == 200, name
