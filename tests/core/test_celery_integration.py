@@ -22,10 +22,12 @@ def test_delay_returns_result_and_stores_task_result(celery_worker):
     assert row.worker and row.worker.startswith("test-")
 
 
-def test_worker_without_queue_flags_consumes_all_four_queues(celery_worker):
+def test_a_worker_without_queue_flags_consumes_all_five_queues(celery_worker):
+    # `celery -A botsmith worker` with no -Q consumes the app's declared queues.
+    assert set(celery_app.amqp.queues) == {"default", "documents", "websites", "notifications", "embeddings"}
+    # The tests' shared worker leaves `embeddings` to the retrieval tests' own worker.
     hostname = celery_worker.name.replace("%h", __import__("os").uname().nodename)
     queues = celery_app.control.inspect(destination=[hostname], timeout=3).active_queues()
-
     assert queues is not None
     assert {q["name"] for q in queues[hostname]} == {"default", "documents", "websites", "notifications"}
 
@@ -36,6 +38,8 @@ def test_routes_send_each_task_to_its_queue():
     assert router.route({}, "sources.tasks.scrape_website")["queue"].name == "websites"
     assert router.route({}, "notifications.tasks.send_notification")["queue"].name == "notifications"
     assert router.route({}, "analytics.tasks.cleanup_old_data")["queue"].name == "default"
+    assert router.route({}, "retrieval.tasks.embed_source")["queue"].name == "embeddings"
+    assert router.route({}, "retrieval.tasks.sync_index")["queue"].name == "default"
 
 
 def test_cleanup_task_runs_through_worker_with_original_call(celery_worker):
