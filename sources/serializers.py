@@ -16,6 +16,7 @@ class UploadSerializer(serializers.Serializer):
     chunk_size = serializers.IntegerField(required=False, min_value=100, max_value=8000)
     chunk_overlap = serializers.IntegerField(required=False, min_value=0, max_value=4000)
     force = serializers.BooleanField(required=False, default=False)
+    ocr = serializers.ChoiceField(choices=Source.Ocr.choices, required=False, default=Source.Ocr.AUTO)
 
     def validate_file(self, files: list[Any]) -> list[Any]:
         if len(files) > settings.DATA_UPLOAD_MAX_NUMBER_FILES:

@@ -22,6 +22,7 @@ _EXTRACTORS: dict[str, str] = {
     "xlsx": "sources.extractors.xlsx.XlsxExtractor",
     "csv": "sources.extractors.csv.CsvExtractor",
     "txt": "sources.extractors.txt.TxtExtractor",
+    "image": "sources.extractors.image.ImageExtractor",
 }
 
 

@@ -19,7 +19,21 @@ SUPPORTED_EXTENSIONS: dict[str, str] = {
     ".txt": "txt",
     ".md": "txt",
     ".markdown": "txt",
+    ".png": "image",
+    ".jpg": "image",
+    ".jpeg": "image",
+    ".jpe": "image",
+    ".tif": "image",
+    ".tiff": "image",
+    ".webp": "image",
+    ".bmp": "image",
+    ".dib": "image",
+    ".gif": "image",
 }
+
+IMAGE_SIGNATURES = (
+    b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"II*\x00", b"MM\x00*", b"BM", b"GIF87a", b"GIF89a",
+)
 
 _CONTENT_TYPES = {
     "pdf": "application/pdf",
@@ -27,16 +41,30 @@ _CONTENT_TYPES = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "csv": "text/csv",
     "txt": "text/plain",
+    "image": "image/*",
+}
+_IMAGE_TYPES = {
+    b"\x89PNG": "image/png", b"\xff\xd8\xff": "image/jpeg", b"II*\x00": "image/tiff", b"MM\x00*": "image/tiff",
+    b"BM": "image/bmp", b"GIF8": "image/gif", b"RIFF": "image/webp",
 }
 
+SUPPORTED_HINT = (
+    "Supported types are PDF, DOCX, XLSX, CSV, TXT, Markdown and images (PNG, JPEG, TIFF, WebP, BMP, GIF)."
+)
 _LEGACY_HINTS = {
     ".doc": "Word 97-2003 (.doc) files are not supported; please save it as .docx.",
     ".xls": "Excel 97-2003 (.xls) files are not supported; please save it as .xlsx.",
 }
 
 
-def content_type_for(kind: str) -> str:
+def content_type_for(kind: str, head: bytes = b"") -> str:
+    if kind == "image":
+        return next((t for sig, t in _IMAGE_TYPES.items() if head.startswith(sig)), "application/octet-stream")
     return _CONTENT_TYPES[kind]
+
+
+def is_image(head: bytes) -> bool:
+    return head.startswith(IMAGE_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
 
 
 def extension_of(filename: str) -> str:
@@ -56,7 +84,7 @@ def detect_kind(filename: str, head: bytes) -> str:
     ext = extension_of(filename)
     kind = SUPPORTED_EXTENSIONS.get(ext)
     if kind is None:
-        hint = _LEGACY_HINTS.get(ext, "Supported types are PDF, DOCX, XLSX, CSV, TXT and Markdown.")
+        hint = _LEGACY_HINTS.get(ext, SUPPORTED_HINT)
         shown = ext or "without an extension"
         raise ProcessingError(ErrorCode.UNSUPPORTED_TYPE, f"Files {shown} are not supported. {hint}")
     if not head:
@@ -72,6 +100,9 @@ def detect_kind(filename: str, head: bytes) -> str:
                 ErrorCode.UNSUPPORTED_TYPE,
                 f"This file is named {ext} but is not a valid {_office_name(kind)} document.",
             )
+    elif kind == "image":
+        if not is_image(head):
+            raise ProcessingError(ErrorCode.UNSUPPORTED_TYPE, f"This file is named {ext} but is not an image.")
     elif not looks_like_text(head):
         raise ProcessingError(ErrorCode.UNSUPPORTED_TYPE, f"This file is named {ext} but does not contain text.")
     return kind

@@ -88,6 +88,6 @@ def test_utf16_without_bom_is_text():
 
 
 def test_supported_extensions_and_content_types():
-    assert set(SUPPORTED_EXTENSIONS.values()) == {"pdf", "docx", "xlsx", "csv", "txt"}
+    assert set(SUPPORTED_EXTENSIONS.values()) == {"pdf", "docx", "xlsx", "csv", "txt", "image"}
     assert content_type_for("pdf") == "application/pdf"
     assert content_type_for("xlsx").endswith("spreadsheetml.sheet")
