@@ -23,6 +23,9 @@ _EXTRACTORS: dict[str, str] = {
     "csv": "sources.extractors.csv.CsvExtractor",
     "txt": "sources.extractors.txt.TxtExtractor",
     "image": "sources.extractors.image.ImageExtractor",
+    "pptx": "sources.extractors.pptx.PptxExtractor",
+    "odt": "sources.extractors.odf.OdtExtractor",
+    "odp": "sources.extractors.odf.OdpExtractor",
 }
 
 

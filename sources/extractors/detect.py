@@ -10,6 +10,8 @@ from sources.extractors.encoding import looks_like_text
 ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")  # local file header; empty archive
 CFB_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # OLE2: legacy .doc/.xls and encrypted OOXML
 HEAD_SIZE = 4096
+OOXML_KINDS = ("docx", "xlsx", "pptx")
+ZIP_KINDS = (*OOXML_KINDS, "odt", "odp")
 
 SUPPORTED_EXTENSIONS: dict[str, str] = {
     ".pdf": "pdf",
@@ -19,6 +21,9 @@ SUPPORTED_EXTENSIONS: dict[str, str] = {
     ".txt": "txt",
     ".md": "txt",
     ".markdown": "txt",
+    ".pptx": "pptx",
+    ".odp": "odp",
+    ".odt": "odt",
     ".png": "image",
     ".jpg": "image",
     ".jpeg": "image",
@@ -42,6 +47,9 @@ _CONTENT_TYPES = {
     "csv": "text/csv",
     "txt": "text/plain",
     "image": "image/*",
+    "pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "odt": "application/vnd.oasis.opendocument.text",
+    "odp": "application/vnd.oasis.opendocument.presentation",
 }
 _IMAGE_TYPES = {
     b"\x89PNG": "image/png", b"\xff\xd8\xff": "image/jpeg", b"II*\x00": "image/tiff", b"MM\x00*": "image/tiff",
@@ -49,7 +57,8 @@ _IMAGE_TYPES = {
 }
 
 SUPPORTED_HINT = (
-    "Supported types are PDF, DOCX, XLSX, CSV, TXT, Markdown and images (PNG, JPEG, TIFF, WebP, BMP, GIF)."
+    "Supported types are PDF, DOCX, XLSX, PPTX, ODT, ODP, CSV, TXT, Markdown and images "
+    "(PNG, JPEG, TIFF, WebP, BMP, GIF)."
 )
 _LEGACY_HINTS = {
     ".doc": "Word 97-2003 (.doc) files are not supported; please save it as .docx.",
@@ -92,8 +101,8 @@ def detect_kind(filename: str, head: bytes) -> str:
     if kind == "pdf":
         if b"%PDF-" not in head[:1024]:
             raise ProcessingError(ErrorCode.UNSUPPORTED_TYPE, "This file is named .pdf but is not a PDF.")
-    elif kind in ("docx", "xlsx"):
-        if head.startswith(CFB_SIGNATURE):
+    elif kind in ZIP_KINDS:
+        if head.startswith(CFB_SIGNATURE) and kind in OOXML_KINDS:
             raise ProcessingError(ErrorCode.ENCRYPTED, legacy_office_message(kind))
         if not head.startswith(ZIP_SIGNATURES):
             raise ProcessingError(
@@ -109,11 +118,11 @@ def detect_kind(filename: str, head: bytes) -> str:
 
 
 def _office_name(kind: str) -> str:
-    return "Word" if kind == "docx" else "Excel"
+    return {"docx": "Word", "xlsx": "Excel", "pptx": "PowerPoint"}.get(kind, "OpenDocument")
 
 
 def legacy_office_message(kind: str) -> str:
-    legacy, modern = (".doc", ".docx") if kind == "docx" else (".xls", ".xlsx")
+    legacy, modern = {"docx": (".doc", ".docx"), "pptx": (".ppt", ".pptx")}.get(kind, (".xls", ".xlsx"))
     return (
         f"This file is a password-protected or legacy {_office_name(kind)} file. Password-protected "
         f"files and the old {legacy} format are not supported; remove the password and save it as {modern}."

@@ -1,0 +1,52 @@
+"""Every newer format through the upload API to a real worker: the document's words and citable metadata."""
+
+from __future__ import annotations
+
+import pytest
+
+from sources.models import Chunk, Source
+from tests.fixtures import office
+from tests.sources.helpers_sources import upload, wait_for_source
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def _ingest(api_client, chatbot, name: str, data: bytes, **extra) -> Source:
+    response = upload(api_client, chatbot.pk, (name, data), **extra)
+    assert response.status_code == 202, response.data
+    return wait_for_source(response.data["sources"][0]["source_id"])
+
+
+def _chunks(source: Source) -> list[Chunk]:
+    return list(Chunk.objects.filter(source=source, is_active=True).order_by("ordinal"))
+
+
+def test_pptx_slides_with_titles_tables_and_notes(api_client, chatbot, celery_worker):
+    source = _ingest(api_client, chatbot, "deck.pptx", office.build_pptx())
+
+    assert source.status == "completed", source.error_message
+    assert (source.file_kind, source.unit_name, source.units_done) == ("pptx", "slides", 2)
+    chunks = _chunks(source)
+    assert [c.metadata["slide"] for c in chunks] == [1, 2]
+    assert chunks[0].metadata["heading_path"] == ["Quarterly results"]
+    assert "Revenue grew twelve percent" in chunks[0].text and office.SLIDE_NOTES in chunks[0].text
+    assert "Name: Alice; Role: Engineer" in chunks[1].text
+
+
+def test_odp_slides(api_client, chatbot, celery_worker):
+    source = _ingest(api_client, chatbot, "deck.odp", office.build_odp())
+
+    assert source.status == "completed", source.error_message
+    chunks = _chunks(source)
+    assert [(c.metadata["slide"], c.metadata["heading_path"]) for c in chunks] == [(1, ["Roadmap"]), (2, ["Budget"])]
+    assert "Travel costs are capped" in chunks[1].text
+
+
+def test_odt_headings_and_table(api_client, chatbot, celery_worker):
+    source = _ingest(api_client, chatbot, "handbook.odt", office.build_odt())
+
+    assert source.status == "completed", source.error_message
+    chunks = _chunks(source)
+    holiday = next(c for c in chunks if "25 days" in c.text)
+    assert holiday.metadata["heading_path"] == ["Employee handbook", "Holidays"]
+    assert any("Name: Alice; Age: 30; Role: Engineer" in c.text for c in chunks)
