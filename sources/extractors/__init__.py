@@ -23,9 +23,13 @@ _EXTRACTORS: dict[str, str] = {
     "csv": "sources.extractors.csv.CsvExtractor",
     "txt": "sources.extractors.txt.TxtExtractor",
     "image": "sources.extractors.image.ImageExtractor",
+    "html": "sources.extractors.html.HtmlExtractor",
     "pptx": "sources.extractors.pptx.PptxExtractor",
     "odt": "sources.extractors.odf.OdtExtractor",
     "odp": "sources.extractors.odf.OdpExtractor",
+    "ods": "sources.extractors.xlsx.OdsExtractor",
+    "xls": "sources.extractors.xlsx.XlsExtractor",
+    "xlsb": "sources.extractors.xlsx.XlsbExtractor",
 }
 
 

@@ -11,7 +11,7 @@ ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")  # local file header; empty arch
 CFB_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # OLE2: legacy .doc/.xls and encrypted OOXML
 HEAD_SIZE = 4096
 OOXML_KINDS = ("docx", "xlsx", "pptx")
-ZIP_KINDS = (*OOXML_KINDS, "odt", "odp")
+ZIP_KINDS = (*OOXML_KINDS, "xlsb", "odt", "odp", "ods")
 
 SUPPORTED_EXTENSIONS: dict[str, str] = {
     ".pdf": "pdf",
@@ -24,6 +24,12 @@ SUPPORTED_EXTENSIONS: dict[str, str] = {
     ".pptx": "pptx",
     ".odp": "odp",
     ".odt": "odt",
+    ".ods": "ods",
+    ".xls": "xls",
+    ".xlsb": "xlsb",
+    ".html": "html",
+    ".htm": "html",
+    ".xhtml": "html",
     ".png": "image",
     ".jpg": "image",
     ".jpeg": "image",
@@ -47,9 +53,13 @@ _CONTENT_TYPES = {
     "csv": "text/csv",
     "txt": "text/plain",
     "image": "image/*",
+    "html": "text/html",
     "pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
     "odt": "application/vnd.oasis.opendocument.text",
     "odp": "application/vnd.oasis.opendocument.presentation",
+    "ods": "application/vnd.oasis.opendocument.spreadsheet",
+    "xls": "application/vnd.ms-excel",
+    "xlsb": "application/vnd.ms-excel.sheet.binary.macroEnabled.12",
 }
 _IMAGE_TYPES = {
     b"\x89PNG": "image/png", b"\xff\xd8\xff": "image/jpeg", b"II*\x00": "image/tiff", b"MM\x00*": "image/tiff",
@@ -57,12 +67,11 @@ _IMAGE_TYPES = {
 }
 
 SUPPORTED_HINT = (
-    "Supported types are PDF, DOCX, XLSX, PPTX, ODT, ODP, CSV, TXT, Markdown and images "
+    "Supported types are PDF, DOCX, XLSX, XLS, XLSB, PPTX, ODT, ODP, ODS, HTML, CSV, TXT, Markdown and images "
     "(PNG, JPEG, TIFF, WebP, BMP, GIF)."
 )
 _LEGACY_HINTS = {
     ".doc": "Word 97-2003 (.doc) files are not supported; please save it as .docx.",
-    ".xls": "Excel 97-2003 (.xls) files are not supported; please save it as .xlsx.",
 }
 
 
@@ -101,6 +110,14 @@ def detect_kind(filename: str, head: bytes) -> str:
     if kind == "pdf":
         if b"%PDF-" not in head[:1024]:
             raise ProcessingError(ErrorCode.UNSUPPORTED_TYPE, "This file is named .pdf but is not a PDF.")
+    elif kind == "xls":
+        if head.startswith(ZIP_SIGNATURES):
+            return "xlsx"  # an .xlsx saved with the old extension, as some exports do
+        if not head.startswith(CFB_SIGNATURE):
+            raise ProcessingError(
+                ErrorCode.UNSUPPORTED_TYPE, "This file is named .xls but is not an Excel workbook; "
+                "if it was exported by a website, save it as .csv or .xlsx."
+            )
     elif kind in ZIP_KINDS:
         if head.startswith(CFB_SIGNATURE) and kind in OOXML_KINDS:
             raise ProcessingError(ErrorCode.ENCRYPTED, legacy_office_message(kind))
@@ -118,7 +135,7 @@ def detect_kind(filename: str, head: bytes) -> str:
 
 
 def _office_name(kind: str) -> str:
-    return {"docx": "Word", "xlsx": "Excel", "pptx": "PowerPoint"}.get(kind, "OpenDocument")
+    return {"docx": "Word", "xlsx": "Excel", "xlsb": "Excel", "pptx": "PowerPoint"}.get(kind, "OpenDocument")
 
 
 def legacy_office_message(kind: str) -> str:

@@ -9,7 +9,7 @@ from typing import IO, Any
 from botsmith.errors import ErrorCode, ProcessingError
 from sources.extractors._common import CharBudget, rewind
 from sources.extractors.base import ExtractionLimits, ExtractionStats, ProgressCallback, Segment
-from sources.extractors.ooxml import check_zip, parse_small_part
+from sources.extractors.ooxml import check_zip, parse_small_part, refuse_doctype
 from sources.extractors.sections import SectionBuilder, cap_units, slide_segments, table_records
 
 OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
@@ -38,9 +38,16 @@ def open_odf(stream: IO[bytes], limits: ExtractionLimits, kind: str) -> zipfile.
         names = set(archive.namelist())
         mimetype = archive.read("mimetype").decode("ascii", "replace").strip() if "mimetype" in names else ""
         manifest = archive.read("META-INF/manifest.xml") if "META-INF/manifest.xml" in names else b""
+        with archive.open("content.xml") as part:
+            head = part.read(4096)
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         archive.close()
         raise ProcessingError(ErrorCode.CORRUPT, f"This {label} is damaged.") from exc
+    try:
+        refuse_doctype(head)  # also for ODS, which calamine parses on its own
+    except ProcessingError:
+        archive.close()
+        raise
     if b"encryption-data" in manifest:
         archive.close()
         raise ProcessingError(ErrorCode.ENCRYPTED, f"This {label} is password-protected. Remove the password "

@@ -28,6 +28,7 @@ CONTAINERS = [
     ("pptx", office.build_pptx, "ppt/presentation.xml"),
     ("odt", office.build_odt, "content.xml"),
     ("odp", office.build_odp, "content.xml"),
+    ("ods", office.build_ods, "content.xml"),
 ]
 IDS = [f"{kind}:{member}" for kind, _, member in CONTAINERS]
 

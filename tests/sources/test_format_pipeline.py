@@ -6,6 +6,7 @@ import pytest
 
 from sources.models import Chunk, Source
 from tests.fixtures import office
+from tests.fixtures.biff import build_xls
 from tests.sources.helpers_sources import upload, wait_for_source
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -50,3 +51,33 @@ def test_odt_headings_and_table(api_client, chatbot, celery_worker):
     holiday = next(c for c in chunks if "25 days" in c.text)
     assert holiday.metadata["heading_path"] == ["Employee handbook", "Holidays"]
     assert any("Name: Alice; Age: 30; Role: Engineer" in c.text for c in chunks)
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [("staff.ods", office.build_ods()),
+     ("staff.xls", build_xls({"Staff": [["Name", "City"], ["Ann", "Oslo"]],
+                              "Budget": [["Item", "Cost"], ["Laptop", 1200]]}))],
+    ids=["ods", "xls"],
+)
+def test_ods_and_xls_sheets_as_records(api_client, chatbot, celery_worker, name, data):
+    source = _ingest(api_client, chatbot, name, data)
+
+    assert source.status == "completed", source.error_message
+    assert (source.sheet_count, source.unit_name, source.engine) == (2, "rows", "calamine")
+    chunks = _chunks(source)
+    assert chunks[0].metadata["sheet"] == "Staff" and "Name: Ann; City: Oslo" in chunks[0].text
+    assert any("Item: Laptop; Cost: 1200" in c.text and c.metadata["sheet"] == "Budget" for c in chunks)
+
+
+def test_html_file_main_content(api_client, chatbot, celery_worker):
+    page = (b"<html><head><title>Hours</title></head><body><nav>Menu link</nav><main><h1>Opening hours</h1>"
+            b"<p>We open at nine on weekdays.</p></main></body></html>")
+
+    source = _ingest(api_client, chatbot, "hours.html", page)
+
+    assert source.status == "completed", source.error_message
+    chunks = _chunks(source)
+    assert chunks[0].text == "Opening hours\nWe open at nine on weekdays."
+    assert chunks[0].metadata["heading_path"] == ["Opening hours"]
+    assert (source.file_kind, source.content_type) == ("html", "text/html")
