@@ -24,6 +24,7 @@ _EXTRACTORS: dict[str, str] = {
     "txt": "sources.extractors.txt.TxtExtractor",
     "image": "sources.extractors.image.ImageExtractor",
     "html": "sources.extractors.html.HtmlExtractor",
+    "epub": "sources.extractors.epub.EpubExtractor",
     "pptx": "sources.extractors.pptx.PptxExtractor",
     "odt": "sources.extractors.odf.OdtExtractor",
     "odp": "sources.extractors.odf.OdpExtractor",

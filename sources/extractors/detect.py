@@ -11,7 +11,7 @@ ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")  # local file header; empty arch
 CFB_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # OLE2: legacy .doc/.xls and encrypted OOXML
 HEAD_SIZE = 4096
 OOXML_KINDS = ("docx", "xlsx", "pptx")
-ZIP_KINDS = (*OOXML_KINDS, "xlsb", "odt", "odp", "ods")
+ZIP_KINDS = (*OOXML_KINDS, "xlsb", "odt", "odp", "ods", "epub")
 
 SUPPORTED_EXTENSIONS: dict[str, str] = {
     ".pdf": "pdf",
@@ -27,6 +27,7 @@ SUPPORTED_EXTENSIONS: dict[str, str] = {
     ".ods": "ods",
     ".xls": "xls",
     ".xlsb": "xlsb",
+    ".epub": "epub",
     ".html": "html",
     ".htm": "html",
     ".xhtml": "html",
@@ -54,6 +55,7 @@ _CONTENT_TYPES = {
     "txt": "text/plain",
     "image": "image/*",
     "html": "text/html",
+    "epub": "application/epub+zip",
     "pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
     "odt": "application/vnd.oasis.opendocument.text",
     "odp": "application/vnd.oasis.opendocument.presentation",
@@ -67,7 +69,7 @@ _IMAGE_TYPES = {
 }
 
 SUPPORTED_HINT = (
-    "Supported types are PDF, DOCX, XLSX, XLS, XLSB, PPTX, ODT, ODP, ODS, HTML, CSV, TXT, Markdown and images "
+    "Supported types are PDF, DOCX, XLSX, XLS, XLSB, PPTX, ODT, ODP, ODS, EPUB, HTML, CSV, TXT, Markdown and images "
     "(PNG, JPEG, TIFF, WebP, BMP, GIF)."
 )
 _LEGACY_HINTS = {

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from typing import IO
+
+from bs4 import XMLParsedAsHTMLWarning
 
 from botsmith.errors import ErrorCode, ProcessingError
 from sources.extractors._common import CharBudget, rewind
@@ -45,7 +48,11 @@ def html_segments(
     *, path_prefix: list[str] | None = None, extra: dict[str, object] | None = None,
 ) -> Iterator[Segment]:
     """Main-content segments of one HTML document; also used for e-book chapters and HTML mail."""
-    page = parse_html(body, url="", http_encoding=None)
+    with warnings.catch_warnings():
+        # XHTML (e-book chapters, .xhtml files) is read by the forgiving HTML parser on purpose:
+        # it never loads DTDs or entities, and it reads malformed markup an XML parser rejects.
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
+        page = parse_html(body, url="", http_encoding=None)
     prefix = path_prefix or []
     for segment in page.segments:
         path = list(segment.metadata.get("heading_path") or [])

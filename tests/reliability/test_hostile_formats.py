@@ -29,6 +29,7 @@ CONTAINERS = [
     ("odt", office.build_odt, "content.xml"),
     ("odp", office.build_odp, "content.xml"),
     ("ods", office.build_ods, "content.xml"),
+    ("epub", office.build_epub, "OEBPS/content.opf"),
 ]
 IDS = [f"{kind}:{member}" for kind, _, member in CONTAINERS]
 
@@ -80,3 +81,16 @@ def test_odt_huge_repeat_counts_stay_bounded():
     )
     segments, _ = run_extractor("odt", office.replace_member(office.build_odt(), "content.xml", content))
     assert sum(len(s.text) for s in segments) < 1000
+
+
+def test_epub_chapter_entities_neither_expand_nor_leak(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text(SECRET)
+    chapter = office.xxe(str(secret)).replace(b"<root>&xxe;</root>", b"<html><body><p>Hi &xxe;</p></body></html>")
+    laughs = office.billion_laughs(b"<html><body><p>&lol9;</p></body></html>")
+    for attack in (chapter, laughs):
+        data = office.replace_member(office.build_epub(), "OEBPS/ch1.xhtml", attack)
+        segments, _ = run_extractor("epub", data)
+        text = " ".join(s.text for s in segments)
+        assert SECRET not in text and "lollol" not in text
+        assert "penguins" in text  # the other chapter is still read

@@ -81,3 +81,14 @@ def test_html_file_main_content(api_client, chatbot, celery_worker):
     assert chunks[0].text == "Opening hours\nWe open at nine on weekdays."
     assert chunks[0].metadata["heading_path"] == ["Opening hours"]
     assert (source.file_kind, source.content_type) == ("html", "text/html")
+
+
+def test_epub_chapters(api_client, chatbot, celery_worker):
+    source = _ingest(api_client, chatbot, "sea.epub", office.build_epub())
+
+    assert source.status == "completed", source.error_message
+    assert (source.unit_name, source.units_done) == ("chapters", 2)
+    chunks = _chunks(source)
+    storm = next(c for c in chunks if "main mast" in c.text)
+    assert storm.metadata["heading_path"] == ["The Voyage", "Storm"] and storm.metadata["chapter"] == 1
+    assert any("penguins" in c.text and c.metadata["chapter"] == 2 for c in chunks)
