@@ -25,6 +25,8 @@ _EXTRACTORS: dict[str, str] = {
     "image": "sources.extractors.image.ImageExtractor",
     "html": "sources.extractors.html.HtmlExtractor",
     "epub": "sources.extractors.epub.EpubExtractor",
+    "eml": "sources.extractors.mail.EmailExtractor",
+    "mbox": "sources.extractors.mail.MboxExtractor",
     "pptx": "sources.extractors.pptx.PptxExtractor",
     "odt": "sources.extractors.odf.OdtExtractor",
     "odp": "sources.extractors.odf.OdpExtractor",

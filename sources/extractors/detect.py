@@ -28,6 +28,8 @@ SUPPORTED_EXTENSIONS: dict[str, str] = {
     ".xls": "xls",
     ".xlsb": "xlsb",
     ".epub": "epub",
+    ".eml": "eml",
+    ".mbox": "mbox",
     ".html": "html",
     ".htm": "html",
     ".xhtml": "html",
@@ -56,6 +58,8 @@ _CONTENT_TYPES = {
     "image": "image/*",
     "html": "text/html",
     "epub": "application/epub+zip",
+    "eml": "message/rfc822",
+    "mbox": "application/mbox",
     "pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
     "odt": "application/vnd.oasis.opendocument.text",
     "odp": "application/vnd.oasis.opendocument.presentation",
@@ -69,8 +73,8 @@ _IMAGE_TYPES = {
 }
 
 SUPPORTED_HINT = (
-    "Supported types are PDF, DOCX, XLSX, XLS, XLSB, PPTX, ODT, ODP, ODS, EPUB, HTML, CSV, TXT, Markdown and images "
-    "(PNG, JPEG, TIFF, WebP, BMP, GIF)."
+    "Supported types are PDF, DOCX, XLSX, XLS, XLSB, PPTX, ODT, ODP, ODS, EPUB, HTML, EML, MBOX, CSV, TXT, "
+    "Markdown and images (PNG, JPEG, TIFF, WebP, BMP, GIF)."
 )
 _LEGACY_HINTS = {
     ".doc": "Word 97-2003 (.doc) files are not supported; please save it as .docx.",
@@ -128,6 +132,9 @@ def detect_kind(filename: str, head: bytes) -> str:
                 ErrorCode.UNSUPPORTED_TYPE,
                 f"This file is named {ext} but is not a valid {_office_name(kind)} document.",
             )
+    elif kind == "mbox":
+        if not head.startswith(b"From "):
+            raise ProcessingError(ErrorCode.UNSUPPORTED_TYPE, "This file is named .mbox but is not a mailbox.")
     elif kind == "image":
         if not is_image(head):
             raise ProcessingError(ErrorCode.UNSUPPORTED_TYPE, f"This file is named {ext} but is not an image.")

@@ -94,3 +94,13 @@ def test_epub_chapter_entities_neither_expand_nor_leak(tmp_path):
         text = " ".join(s.text for s in segments)
         assert SECRET not in text and "lollol" not in text
         assert "penguins" in text  # the other chapter is still read
+
+
+def test_mail_with_a_zip_bomb_attachment_keeps_the_message_and_notes_the_attachment():
+    from tests.fixtures import mail
+    from tests.fixtures.documents import build_zip_bomb_docx
+
+    segments, stats = run_extractor("eml", mail.build_email(attach=("bomb.docx", build_zip_bomb_docx())))
+
+    assert "closed on Friday" in segments[0].text
+    assert any("bomb.docx could not be read" in n for n in stats.notices)

@@ -92,3 +92,28 @@ def test_epub_chapters(api_client, chatbot, celery_worker):
     storm = next(c for c in chunks if "main mast" in c.text)
     assert storm.metadata["heading_path"] == ["The Voyage", "Storm"] and storm.metadata["chapter"] == 1
     assert any("penguins" in c.text and c.metadata["chapter"] == 2 for c in chunks)
+
+
+def test_eml_with_attachment(api_client, chatbot, celery_worker):
+    from tests.fixtures import mail
+    from tests.fixtures.documents import build_docx
+
+    source = _ingest(api_client, chatbot, "plans.eml", mail.build_email(attach=("handbook.docx", build_docx())))
+
+    assert source.status == "completed", source.error_message
+    chunks = _chunks(source)
+    assert chunks[0].text.startswith("Subject: Holiday plans") and "Grüße!" in chunks[0].text
+    assert chunks[0].metadata["message"] == 1
+    assert any(c.metadata.get("attachment") == "handbook.docx" and "25 days" in c.text for c in chunks)
+
+
+def test_mbox_messages(api_client, chatbot, celery_worker):
+    from tests.fixtures import mail
+
+    data = mail.build_mbox([mail.build_email("First"), mail.build_email("Second")])
+    source = _ingest(api_client, chatbot, "archive.mbox", data)
+
+    assert source.status == "completed", source.error_message
+    assert (source.unit_name, source.units_done) == ("messages", 2)
+    chunks = _chunks(source)
+    assert [c.metadata["subject"] for c in chunks] == ["First", "Second"]
