@@ -117,3 +117,10 @@ def test_mbox_messages(api_client, chatbot, celery_worker):
     assert (source.unit_name, source.units_done) == ("messages", 2)
     chunks = _chunks(source)
     assert [c.metadata["subject"] for c in chunks] == ["First", "Second"]
+
+
+def test_tiny_latin1_csv_keeps_its_copyright_sign(api_client, chatbot, celery_worker):
+    source = _ingest(api_client, chatbot, "logos.csv", b"name,owner\nLogo,\xa9 ACME 2024\n")
+
+    assert source.status == "completed", source.error_message
+    assert _chunks(source)[0].text == "name: Logo; owner: © ACME 2024"
