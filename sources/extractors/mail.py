@@ -6,8 +6,10 @@ import io
 import logging
 import re
 from collections.abc import Iterator
+from email import errors as email_errors
 from email import policy
-from email.message import EmailMessage, Message
+from email.header import decode_header, make_header
+from email.message import Message
 from email.parser import BytesParser
 from typing import IO, Any
 
@@ -80,7 +82,9 @@ def _messages(
     raws: Any, limits: ExtractionLimits, stats: ExtractionStats, progress: ProgressCallback | None
 ) -> Iterator[Segment]:
     budget = CharBudget(limits, stats)
-    parser = BytesParser(policy=policy.default)
+    # compat32 leaves headers as strings: the modern policy parses every structured header into
+    # objects on each access, which made a mailbox twenty times slower (benchmarks/formats.py).
+    parser = BytesParser(policy=policy.compat32)
     for number, raw in enumerate(raws, start=1):
         if number > MAX_MESSAGES:
             if not limits.truncate:
@@ -102,21 +106,53 @@ def _messages(
         raise ProcessingError(ErrorCode.EMPTY, "This e-mail contains no text.")
 
 
+def _header(message: Message, name: str) -> str:
+    """A header with RFC 2047 encoded words decoded (``=?iso-8859-1?q?Zo=EB?=``)."""
+    raw = message.get(name)
+    if raw is None:
+        return ""
+    try:
+        value = str(make_header(decode_header(str(raw))))
+    except (LookupError, UnicodeError, ValueError, email_errors.HeaderParseError):
+        value = str(raw)
+    return " ".join(value.split())
+
+
 def _header_block(message: Message) -> tuple[str, str]:
-    subject = " ".join(str(message.get("Subject", "") or "").split())
-    lines = [f"{name}: {' '.join(str(message.get(name)).split())}" for name in ("Subject", "From", "Date")
-             if message.get(name)]
+    subject = _header(message, "Subject")
+    lines = [f"{name}: {value}" for name in ("Subject", "From", "Date") if (value := _header(message, name))]
     return subject, "\n".join(lines)
+
+
+def _is_attachment(part: Message) -> bool:
+    disposition = (part.get("Content-Disposition") or "").split(";", 1)[0].strip().lower()
+    return disposition == "attachment" or (disposition != "inline" and part.get_filename() is not None)
+
+
+def _body_and_attachments(message: Message) -> tuple[Message | None, list[Message]]:
+    """The plain body if there is one, else the HTML one; and the attachments, in order.
+
+    The same choice as ``EmailMessage.get_body(("plain", "html"))`` without its header parsing.
+    """
+    plain = html = None
+    attachments: list[Message] = []
+    stack = [message]
+    while stack:
+        part = stack.pop(0)
+        ctype = part.get_content_type()
+        if part is not message and (_is_attachment(part) or ctype == "message/rfc822"):
+            attachments.append(part)
+        elif part.is_multipart():
+            stack[0:0] = [p for p in part.get_payload() if isinstance(p, Message)]
+        elif ctype == "text/plain" and plain is None:
+            plain = part
+        elif ctype == "text/html" and html is None:
+            html = part
+    return plain or html, attachments
 
 
 def _body_text(part: Any) -> str:
     """Decoded text of a text part; a wrong or unknown charset falls back to a lenient reading."""
-    try:
-        content = part.get_content()
-        if isinstance(content, str):
-            return content
-    except (LookupError, UnicodeError, ValueError, AssertionError):
-        pass
     payload = part.get_payload(decode=True) or b""
     charset = part.get_content_charset() or "utf-8"
     try:
@@ -132,7 +168,7 @@ def _message(
     subject, header = _header_block(message)
     meta = {**where, "subject": subject, "heading_path": [subject] if subject else []}
     parts = sum(1 for _ in message.walk())
-    body = message.get_body(preferencelist=("plain", "html")) if isinstance(message, EmailMessage) else None
+    body, attachments = _body_and_attachments(message)
     texts = [header]
     html = None
     if body is not None:
@@ -149,7 +185,7 @@ def _message(
     if parts > MAX_PARTS:
         stats.notices.append(f"A message with {parts} parts had its attachments skipped.")
         return
-    for index, part in enumerate(message.iter_attachments(), start=1):
+    for index, part in enumerate(attachments, start=1):
         if budget.exhausted:
             return
         yield from _attachment(part, index, limits, stats, budget, meta, depth)
@@ -159,13 +195,16 @@ def _attachment(
     part: Any, index: int, limits: ExtractionLimits, stats: ExtractionStats, budget: CharBudget,
     meta: dict[str, Any], depth: int,
 ) -> Iterator[Segment]:
-    name = part.get_filename() or f"attachment {index}"
+    name = _decoded_filename(part) or f"attachment {index}"
     where = {**meta, "attachment": name}
     if part.get_content_type() == "message/rfc822":
         if depth + 1 >= MAX_DEPTH:
             stats.notices.append(f"A forwarded message nested too deeply was skipped ({name}).")
             return
-        inner = part.get_content()
+        payload = part.get_payload()
+        inner = payload[0] if isinstance(payload, list) and payload else None
+        if not isinstance(inner, Message):
+            return
         yield from _message(inner, limits, stats, budget, {**where}, depth + 1)
         return
     payload = part.get_payload(decode=True) or b""
@@ -188,3 +227,13 @@ def _attachment(
         if exc.code == ErrorCode.UNSUPPORTED_TYPE:
             return  # signatures, calendar invites, vCards: not content
         stats.notices.append(f"Attachment {name} could not be read: {exc.message}")
+
+
+def _decoded_filename(part: Message) -> str:
+    name = part.get_filename()
+    if not name:
+        return ""
+    try:
+        return str(make_header(decode_header(name)))
+    except (LookupError, UnicodeError, ValueError, email_errors.HeaderParseError):
+        return name
