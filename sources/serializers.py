@@ -37,7 +37,7 @@ class SourceSerializer(serializers.ModelSerializer):
             "id", "chatbot", "kind", "name", "url", "file_kind", "content_type", "size_bytes", "status",
             "progress", "stage", "error_code", "error_message", "notices", "chunk_count", "char_count",
             "units_total", "units_done", "unit_name", "sheet_count", "text_coverage", "eta_seconds",
-            "chunk_size", "chunk_overlap", "crawl_options", "crawl_report", "refresh", "task_id",
+            "chunk_size", "chunk_overlap", "ocr", "engine", "crawl_options", "crawl_report", "refresh", "task_id",
             "created_at", "started_at", "finished_at", "updated_at",
         ]
         read_only_fields = fields
