@@ -50,7 +50,7 @@ class ImageExtractor:
         ocr.check_available(limits)
         # Pillow's own bomb check warns at the cap and raises at twice it; we refuse at the cap,
         # before any pixel is decoded (open() reads only the header).
-        Image.MAX_IMAGE_PIXELS = None
+        Image.MAX_IMAGE_PIXELS = None  # process-wide, but this runs in the one-document extraction child
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -46,8 +46,8 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the engine process
 
 
 def _engine_env() -> dict[str, str]:
-    # One thread per engine: we run one engine per core, and Tesseract's OpenMP threads would
-    # fight over the same cores (measured slower, see benchmarks/README.md).
+    # One thread per engine: we already run one engine per core, and Tesseract's own OpenMP
+    # threads on top would oversubscribe the cores.
     return {**os.environ, "OMP_THREAD_LIMIT": "1"}
 
 
@@ -98,8 +98,7 @@ def recognise(data: bytes, limits: ExtractionLimits) -> OcrResult:
     command = shutil.which(limits.ocr_command)
     if command is None:
         raise ProcessingError(ErrorCode.OCR_UNAVAILABLE, f"Tesseract is not installed. {INSTALL_HINT}")
-    args = [command, "stdin", "stdout", "-l", limits.ocr_languages or "eng", "--psm", "3",
-            "-c", "tessedit_do_invert=0", "tsv"]
+    args = [command, "stdin", "stdout", "-l", limits.ocr_languages or "eng", "--psm", "3", "tsv"]
     try:
         done = subprocess.run(  # noqa: S603 - fixed argument list, no shell
             args, input=data, capture_output=True, timeout=PAGE_TIMEOUT_SECONDS, check=False,
