@@ -115,3 +115,40 @@ def test_scan_without_tesseract_fails_ocr_unavailable_saying_what_to_install(cha
     source.refresh_from_db()
     assert (source.status, source.error_code) == ("failed", "ocr_unavailable")
     assert "apt-get install tesseract-ocr" in source.error_message
+
+
+def test_many_page_scan_reports_progress_per_page_and_cancels_with_its_engines(api_client, chatbot, celery_worker):
+    import time
+
+    data = scans.build_scanned_text_pdf([PAGE_ONE, PAGE_TWO] * 15)
+    source_id = upload(api_client, chatbot.pk, ("long-scan.pdf", data)).data["sources"][0]["source_id"]
+    deadline = time.monotonic() + 60
+    while (source := Source.objects.get(pk=source_id)).units_done == 0:
+        assert source.status in ("pending", "processing") and time.monotonic() < deadline, source.status
+        time.sleep(0.05)
+    detail = api_client.get(f"/api/sources/{source_id}/").data
+
+    assert (detail["unit_name"], detail["units_total"]) == ("pages", 30) and detail["units_done"] < 30
+    assert api_client.post(f"/api/sources/{source_id}/cancel/").status_code == 202
+    source = wait_for_source(source_id, timeout=60)
+
+    assert source.status == "cancelled"
+    assert not Chunk.objects.filter(source_id=source_id).exists()
+    deadline = time.monotonic() + 10  # engine processes die with the extraction child (PR_SET_PDEATHSIG)
+    while _engines(celery_worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _engines(celery_worker)
+
+
+def _engines(worker) -> list[int]:
+    """Tesseract processes under the worker (a zombie not yet reaped by its dead parent does not count)."""
+    import psutil
+
+    found = []
+    for proc in worker.children():
+        try:
+            if proc.name() == "tesseract" and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc.pid)
+        except psutil.NoSuchProcess:
+            continue
+    return found
