@@ -11,6 +11,7 @@ class ErrorCode(models.TextChoices):
     CORRUPT = "corrupt", "Corrupt or unreadable"
     ENCRYPTED = "encrypted", "Encrypted"
     NO_TEXT = "no_text", "No text found"
+    OCR_UNAVAILABLE = "ocr_unavailable", "OCR not installed"
     EMPTY = "empty", "Empty"
     TIMEOUT = "timeout", "Timed out"
     CRASHED = "crashed", "Processing crashed"

@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import connection
+
+from sources.extractors.ocr import installed_languages
 
 from .celery import app
 
@@ -50,3 +53,15 @@ def check_workers(timeout: float = 1.5) -> Check:
     if not names:
         return Check(False, "no worker answered")
     return Check(True, f"{len(names)} worker(s): {', '.join(names)}")
+
+
+def check_ocr() -> Check:
+    """Whether this machine can OCR scans (informational: the service works without it)."""
+    langs = installed_languages(settings.OCR_COMMAND)
+    if langs is None:
+        return Check(False, "Tesseract not installed: apt-get install tesseract-ocr tesseract-ocr-eng")
+    wanted = [lang for lang in settings.OCR_LANGUAGES.split("+") if lang]
+    missing = [lang for lang in wanted if lang not in langs]
+    if missing:
+        return Check(False, f"missing OCR languages: {', '.join(missing)} (installed: {', '.join(langs)})")
+    return Check(True, f"tesseract, languages: {'+'.join(wanted)}")

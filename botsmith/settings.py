@@ -266,6 +266,12 @@ MAX_SOURCES_PER_CHATBOT = env.int("MAX_SOURCES_PER_CHATBOT", default=1000)
 MAX_BYTES_PER_CHATBOT = env.int("MAX_BYTES_PER_CHATBOT", default=2 * 1024 * 1024 * 1024)
 EXTRACTION_MEMORY_LIMIT_MB = env.int("EXTRACTION_MEMORY_LIMIT_MB", default=1024)
 EXTRACTION_CPU_LIMIT_SECONDS = env.int("EXTRACTION_CPU_LIMIT_SECONDS", default=20 * 60)
+# OCR (Tesseract): languages as Tesseract's -l argument ("eng+deu"); each needs its tesseract-ocr-<lang> package.
+OCR_LANGUAGES = env.str("OCR_LANGUAGES", default="eng")
+OCR_COMMAND = env.str("OCR_COMMAND", default="tesseract")
+OCR_DPI = env.int("OCR_DPI", default=300)
+OCR_WORKERS = env.int("OCR_WORKERS", default=0)  # engine processes per document; 0 = one per core
+MAX_IMAGE_PIXELS = env.int("MAX_IMAGE_PIXELS", default=60_000_000)
 PROCESSING_MAX_ATTEMPTS = env.int("PROCESSING_MAX_ATTEMPTS", default=3)
 HEARTBEAT_INTERVAL_SECONDS = env.float("HEARTBEAT_INTERVAL_SECONDS", default=10.0)
 STUCK_PROCESSING_AFTER_SECONDS = env.int("STUCK_PROCESSING_AFTER_SECONDS", default=5 * 60)

@@ -46,9 +46,12 @@ class HealthView(APIView):
             health.check_workers() if checks["broker"].ok else health.Check(False, "broker unreachable")
         )
         healthy = all(c.ok for c in checks.values())
+        # OCR is optional (only scans and images need it), so it is reported but never makes us "down".
+        ocr = health.check_ocr()
         body = {
             "status": "ok" if healthy else "unavailable",
             "down": [name for name, c in checks.items() if not c.ok],
             "checks": {name: {"ok": c.ok, "detail": c.detail} for name, c in checks.items()},
+            "ocr": {"available": ocr.ok, "detail": ocr.detail},
         }
         return Response(body, status=status.HTTP_200_OK if healthy else status.HTTP_503_SERVICE_UNAVAILABLE)

@@ -170,10 +170,15 @@ def merge_metadata(metas: list[dict[str, Any]]) -> dict[str, Any]:
 
     Pages become ``page_start``/``page_end`` (plus ``page`` when they are equal); rows keep the
     first ``sheet`` and span ``row_start`` to the last ``row_end``; other keys (heading_path,
-    url, title) come from the first segment.
+    url, title) come from the first segment; ``ocr``/``confidence`` cover every OCR piece.
     """
     first = metas[0]
-    merged = {k: v for k, v in first.items() if k not in ("page", "row_start", "row_end")}
+    merged = {k: v for k, v in first.items() if k not in ("page", "row_start", "row_end", "ocr", "confidence")}
+    # A chunk holding any OCR text says so, with the mean confidence of its OCR pieces.
+    confidences = [m["confidence"] for m in metas if m.get("ocr") and m.get("confidence") is not None]
+    if any(m.get("ocr") for m in metas):
+        merged["ocr"] = True
+        merged["confidence"] = round(sum(confidences) / len(confidences), 1) if confidences else None
     pages = [m["page"] for m in metas if m.get("page") is not None]
     if pages:
         merged["page_start"], merged["page_end"] = pages[0], pages[-1]

@@ -46,7 +46,9 @@ class Source(models.Model):
     file = models.FileField(upload_to=source_upload_path, max_length=255, blank=True)
     url = models.URLField(max_length=2048, blank=True)
     content_type = models.CharField(max_length=100, blank=True)
-    file_kind = models.CharField(max_length=16, blank=True, help_text="Detected format: pdf, docx, xlsx, csv, txt.")
+    file_kind = models.CharField(
+        max_length=16, blank=True, help_text="Detected format: pdf, docx, xlsx, csv, txt, image, ..."
+    )
     size_bytes = models.BigIntegerField(default=0)
     sha256 = models.CharField(max_length=64, blank=True)
 
@@ -66,8 +68,17 @@ class Source(models.Model):
     char_count = models.BigIntegerField(default=0)
     engine = models.CharField(max_length=32, blank=True)
 
+    class Ocr(models.TextChoices):
+        AUTO = "auto", "Pages that need it"
+        ALWAYS = "always", "Every page"
+        NEVER = "never", "Never"
+
     chunk_size = models.PositiveIntegerField(default=1000)
     chunk_overlap = models.PositiveIntegerField(default=150)
+    ocr = models.CharField(
+        max_length=8, choices=Ocr.choices, default=Ocr.AUTO,
+        help_text="OCR for scanned pages: auto (pages without a text layer), always, or never.",
+    )
     crawl_options = models.JSONField(default=dict, blank=True)
     crawl_report = models.JSONField(default=dict, blank=True, help_text="Pages crawled, failed, skipped, changed.")
     crawl_pages = models.JSONField(

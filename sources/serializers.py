@@ -16,6 +16,7 @@ class UploadSerializer(serializers.Serializer):
     chunk_size = serializers.IntegerField(required=False, min_value=100, max_value=8000)
     chunk_overlap = serializers.IntegerField(required=False, min_value=0, max_value=4000)
     force = serializers.BooleanField(required=False, default=False)
+    ocr = serializers.ChoiceField(choices=Source.Ocr.choices, required=False, default=Source.Ocr.AUTO)
 
     def validate_file(self, files: list[Any]) -> list[Any]:
         if len(files) > settings.DATA_UPLOAD_MAX_NUMBER_FILES:
@@ -36,7 +37,7 @@ class SourceSerializer(serializers.ModelSerializer):
             "id", "chatbot", "kind", "name", "url", "file_kind", "content_type", "size_bytes", "status",
             "progress", "stage", "error_code", "error_message", "notices", "chunk_count", "char_count",
             "units_total", "units_done", "unit_name", "sheet_count", "text_coverage", "eta_seconds",
-            "chunk_size", "chunk_overlap", "crawl_options", "crawl_report", "refresh", "task_id",
+            "chunk_size", "chunk_overlap", "ocr", "engine", "crawl_options", "crawl_report", "refresh", "task_id",
             "index_status", "embedded_count", "index_model", "index_message",
             "created_at", "started_at", "finished_at", "updated_at",
         ]

@@ -43,7 +43,7 @@ class UploadView(APIView):
     def post(self, request: Request, chatbot_id: int) -> Response:
         chatbot = get_chatbot_for_user(request.user, chatbot_id)
         raw: Any = request.data
-        data = {key: raw.get(key) for key in ("chunk_size", "chunk_overlap", "force") if key in raw}
+        data = {key: raw.get(key) for key in ("chunk_size", "chunk_overlap", "force", "ocr") if key in raw}
         data["file"] = request.FILES.getlist("file")
         serializer = UploadSerializer(data=data)
         serializer.is_valid(raise_exception=True)
@@ -51,7 +51,7 @@ class UploadView(APIView):
         try:
             outcomes = create_sources_from_upload(
                 chatbot, params["file"], chunk_size=params.get("chunk_size"),
-                chunk_overlap=params.get("chunk_overlap"), force=params["force"],
+                chunk_overlap=params.get("chunk_overlap"), force=params["force"], ocr=params["ocr"],
             )
         except dispatch.BrokerUnavailable:
             return broker_down_response()

@@ -22,6 +22,17 @@ _EXTRACTORS: dict[str, str] = {
     "xlsx": "sources.extractors.xlsx.XlsxExtractor",
     "csv": "sources.extractors.csv.CsvExtractor",
     "txt": "sources.extractors.txt.TxtExtractor",
+    "image": "sources.extractors.image.ImageExtractor",
+    "html": "sources.extractors.html.HtmlExtractor",
+    "epub": "sources.extractors.epub.EpubExtractor",
+    "eml": "sources.extractors.mail.EmailExtractor",
+    "mbox": "sources.extractors.mail.MboxExtractor",
+    "pptx": "sources.extractors.pptx.PptxExtractor",
+    "odt": "sources.extractors.odf.OdtExtractor",
+    "odp": "sources.extractors.odf.OdpExtractor",
+    "ods": "sources.extractors.xlsx.OdsExtractor",
+    "xls": "sources.extractors.xlsx.XlsExtractor",
+    "xlsb": "sources.extractors.xlsx.XlsbExtractor",
 }
 
 

@@ -32,6 +32,13 @@ class ExtractionLimits:
     max_compression_ratio: int = 200
     max_zip_entries: int = 10_000
     truncate: bool = False  # True: stop at a cap with a notice; False: fail with too_large
+    max_image_pixels: int = 60_000_000  # per image or page bitmap; more is a decompression bomb
+    # OCR options travel with the limits: they are what the sandboxed child is told about the run.
+    ocr: str = "auto"  # "auto": pages without a usable text layer; "always"; "never"
+    ocr_languages: str = "eng"  # Tesseract's -l argument, e.g. "eng+deu"
+    ocr_command: str = "tesseract"
+    ocr_dpi: int = 300
+    ocr_workers: int = 0  # engine processes at once; 0 = one per available core
 
 
 @dataclass(slots=True)

@@ -12,6 +12,7 @@ from botsmith.errors import ErrorCode, ProcessingError
 from sources.extractors._common import CharBudget, rewind
 from sources.extractors.base import ExtractionLimits, ExtractionStats, ProgressCallback, Segment
 from sources.extractors.ooxml import check_zip, parse_small_part, refuse_doctype, safe_parser_options
+from sources.extractors.sections import table_records
 
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 W_P, W_TBL, W_TR, W_TC, W_T = f"{W}p", f"{W}tbl", f"{W}tr", f"{W}tc", f"{W}t"
@@ -126,25 +127,7 @@ def _cell_text(tc: Any) -> str:
 
 
 def _table_lines(tbl: Any) -> list[str]:
-    """Render a table as records: the first row is the header, each later row one line."""
-    rows = [[_cell_text(tc) for tc in tr.iterchildren(W_TC)] for tr in tbl.iterchildren(W_TR)]
-    rows = [row for row in rows if any(row)]
-    if not rows:
-        return []
-    if len(rows) == 1:
-        return [" | ".join(cell for cell in rows[0] if cell)]
-    header = rows[0]
-    lines = []
-    for row in rows[1:]:
-        pairs = []
-        for i, cell in enumerate(row):
-            if not cell:
-                continue
-            name = header[i] if i < len(header) and header[i] else ""
-            pairs.append(f"{name}: {cell}" if name else cell)
-        if pairs:
-            lines.append("; ".join(pairs))
-    return lines
+    return table_records([[_cell_text(tc) for tc in tr.iterchildren(W_TC)] for tr in tbl.iterchildren(W_TR)])
 
 
 def _walk(

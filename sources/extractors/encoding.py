@@ -68,6 +68,8 @@ def detect_encoding(sample: bytes, *, complete: bool = False) -> str:
         return utf16
     if _is_utf8(sample, complete):
         return "utf-8"
+    if _few_isolated_high_bytes(sample):
+        return FALLBACK_ENCODING
     best = from_bytes(sample).best()
     guess = None
     if best is not None and best.encoding:
@@ -78,6 +80,25 @@ def detect_encoding(sample: bytes, *, complete: bool = False) -> str:
     if guess is None or _prefer_cp1252(sample, guess):
         return FALLBACK_ENCODING
     return guess
+
+
+SHORT_SAMPLE = 4096
+FEW_HIGH_BYTES = 8
+_HIGH_PAIR = re.compile(rb"[\x80-\xff]{2}")
+
+
+def _few_isolated_high_bytes(sample: bytes) -> bool:
+    """A short sample whose few non-ASCII bytes stand alone ("\xa9 ACME", "Besan\xe7on") is Western.
+
+    On such input charset-normalizer has too little evidence and picks Shift-JIS, UTF-16 or an
+    Urdu code page for a lone ``©``. Multi-byte and non-Latin text puts high bytes next to each
+    other (a CJK character is a byte pair, a Cyrillic word a run), so one adjacent pair keeps
+    the statistical guess.
+    """
+    if len(sample) > SHORT_SAMPLE:
+        return False
+    high = sum(1 for byte in sample if byte >= 0x80)
+    return 0 < high <= FEW_HIGH_BYTES and _HIGH_PAIR.search(sample) is None
 
 
 def _prefer_cp1252(sample: bytes, guess: str) -> bool:

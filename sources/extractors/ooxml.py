@@ -15,18 +15,22 @@ from sources.extractors.detect import CFB_SIGNATURE, legacy_office_message
 # members that would inflate to something sizeable.
 RATIO_MIN_SIZE = 1024 * 1024
 
-_REQUIRED = {"word/document.xml": "docx", "xl/workbook.xml": "xlsx"}
+_REQUIRED = {"word/document.xml": "docx", "xl/workbook.xml": "xlsx", "ppt/presentation.xml": "pptx"}
+_NAMES = {"docx": "Word", "xlsx": "Excel", "pptx": "PowerPoint"}
 
 
-def check_zip(stream: IO[bytes], limits: ExtractionLimits, required_member: str) -> zipfile.ZipFile:
+def check_zip(
+    stream: IO[bytes], limits: ExtractionLimits, required_member: str, *, label: str | None = None
+) -> zipfile.ZipFile:
     """Open ``stream`` as a zip and refuse archive bombs before anything is inflated.
 
     Declared sizes are trustworthy as limits: ``zipfile`` never returns more than the declared
-    uncompressed size and fails the CRC check when a member lies about it.
+    uncompressed size and fails the CRC check when a member lies about it. ``label`` names a
+    non-OOXML container (OpenDocument, EPUB), which has no ``[Content_Types].xml``.
     """
     kind = _REQUIRED.get(required_member, "docx")
     stream.seek(0)
-    if stream.read(8) == CFB_SIGNATURE:
+    if stream.read(8) == CFB_SIGNATURE and label is None:
         raise ProcessingError(ErrorCode.ENCRYPTED, legacy_office_message(kind))
     stream.seek(0)
     try:
@@ -52,6 +56,11 @@ def check_zip(stream: IO[bytes], limits: ExtractionLimits, required_member: str)
         archive.close()
         raise ProcessingError(ErrorCode.TOO_LARGE, "This file expands to more data than the allowed maximum.")
     names = {info.filename for info in infos}
+    if label is not None:
+        if required_member not in names:
+            archive.close()
+            raise ProcessingError(ErrorCode.CORRUPT, f"This file is not a valid {label} (its main part is missing).")
+        return archive
     if required_member not in names or "[Content_Types].xml" not in names:
         archive.close()
         if kind == "docx" and "xl/workbook.xml" in names:
@@ -59,7 +68,7 @@ def check_zip(stream: IO[bytes], limits: ExtractionLimits, required_member: str)
         elif kind == "xlsx" and "word/document.xml" in names:
             message = "This file is a Word document named .xlsx; please rename it to .docx."
         else:
-            name = "Word" if kind == "docx" else "Excel"
+            name = _NAMES[kind]
             message = f"This file is not a valid {name} document (its main part is missing)."
         raise ProcessingError(ErrorCode.CORRUPT, message)
     return archive

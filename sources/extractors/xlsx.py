@@ -1,7 +1,8 @@
-"""XLSX extraction: every sheet as self-describing "Header: value" row records."""
+"""Spreadsheets (XLSX, ODS, XLS, XLSB): every sheet as self-describing "Header: value" row records."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
@@ -15,9 +16,12 @@ from sources.extractors._common import (
     rewind,
 )
 from sources.extractors.base import ExtractionLimits, ExtractionStats, ProgressCallback, Segment
+from sources.extractors.odf import open_odf
 from sources.extractors.ooxml import check_zip
 
-CORRUPT_MESSAGE = "This Excel file is damaged or could not be read."
+CORRUPT_MESSAGE = "This spreadsheet is damaged or could not be read."
+ENCRYPTED_MESSAGE = "This spreadsheet is password-protected. Remove the password and upload it again."
+logger = logging.getLogger(__name__)
 
 
 class XlsxExtractor:
@@ -27,6 +31,10 @@ class XlsxExtractor:
     chatbot should know. Chart sheets have no cells and yield nothing. Formulas yield the
     value Excel cached when the file was saved; neither engine recalculates. calamine loads
     one sheet at a time into memory; the zip checks bound how large that can be.
+
+    The same path reads ODS, XLS (BIFF) and XLSB, which calamine parses too; only XLSX has a
+    second engine, used for the whole file or for single sheets calamine rejects (numbers
+    written with leading spaces, a wrong ``<dimension>``), so one odd sheet never loses the rest.
     """
 
     kind = "xlsx"
@@ -40,9 +48,9 @@ class XlsxExtractor:
         progress: ProgressCallback | None = None,
     ) -> Iterator[Segment]:
         stream = rewind(stream)
-        check_zip(stream, limits, "xl/workbook.xml").close()
+        _check_container(self.kind, stream, limits)
         stats.unit_name = "rows"
-        sheets = _open_sheets(stream, stats)
+        sheets = _open_sheets(stream, stats, fallback=self.kind == "xlsx")
         budget = CharBudget(limits, stats)
         emitted = 0
         for name, rows in sheets:
@@ -57,19 +65,47 @@ class XlsxExtractor:
         if progress:
             progress(stats)
         if not emitted:
-            raise ProcessingError(ErrorCode.EMPTY, "This Excel file contains no data.")
+            raise ProcessingError(ErrorCode.EMPTY, "This spreadsheet contains no data.")
+
+
+class OdsExtractor(XlsxExtractor):
+    kind = "ods"
+
+
+class XlsExtractor(XlsxExtractor):
+    kind = "xls"
+
+
+class XlsbExtractor(XlsxExtractor):
+    kind = "xlsb"
+
+
+def _check_container(kind: str, stream: IO[bytes], limits: ExtractionLimits) -> None:
+    """Zip-bomb checks for the zip formats; BIFF (.xls) is a compound file calamine reads in place."""
+    if kind == "xlsx":
+        check_zip(stream, limits, "xl/workbook.xml").close()
+    elif kind == "xlsb":
+        check_zip(stream, limits, "xl/workbook.bin", label="Excel binary workbook").close()
+    elif kind == "ods":
+        open_odf(stream, limits, "ods").close()
+    stream.seek(0)
 
 
 SheetRows = Iterable[tuple[int, list[Any]]]
 
 
-def _open_sheets(stream: IO[bytes], stats: ExtractionStats) -> Iterator[tuple[str, SheetRows]]:
+def _open_sheets(stream: IO[bytes], stats: ExtractionStats, *, fallback: bool) -> Iterator[tuple[str, SheetRows]]:
     """Choose the engine once, before the first row is produced."""
     stream.seek(0)
     try:
         workbook = python_calamine.CalamineWorkbook.from_filelike(stream)
         names = [m.name for m in workbook.sheets_metadata if m.typ == python_calamine.SheetTypeEnum.WorkSheet]
-    except Exception:  # any calamine failure means: try the other engine
+    except Exception as exc:  # any calamine failure means: try the other engine
+        if not fallback:
+            text = str(exc).lower()
+            if "password" in text or "encrypt" in text:
+                raise ProcessingError(ErrorCode.ENCRYPTED, ENCRYPTED_MESSAGE) from exc
+            raise ProcessingError(ErrorCode.CORRUPT, CORRUPT_MESSAGE) from exc
         stream.seek(0)
         try:
             book = load_workbook(stream, read_only=True, data_only=True)
@@ -78,21 +114,44 @@ def _open_sheets(stream: IO[bytes], stats: ExtractionStats) -> Iterator[tuple[st
         stats.engine = "openpyxl"
         return _openpyxl_sheets(book)
     stats.engine = "calamine"
-    return _calamine_sheets(workbook, names)
+    return _calamine_sheets(workbook, names, stream if fallback else None, stats)
 
 
-def _calamine_sheets(workbook: Any, names: list[str]) -> Iterator[tuple[str, SheetRows]]:
+def _calamine_sheets(
+    workbook: Any, names: list[str], stream: IO[bytes] | None, stats: ExtractionStats
+) -> Iterator[tuple[str, SheetRows]]:
+    """Sheets by calamine; a sheet it rejects is read by openpyxl (XLSX) or skipped with a notice."""
+    book = None
+    skipped: list[str] = []
     try:
         for name in names:
             try:
                 sheet = workbook.get_sheet_by_name(name)
-            except Exception as exc:
-                raise ProcessingError(ErrorCode.CORRUPT, CORRUPT_MESSAGE) from exc
+            except Exception:
+                logger.info("calamine could not read sheet %r; trying openpyxl", name, exc_info=True)
+                if stream is None:
+                    skipped.append(name)
+                    continue
+                if book is None:
+                    stream.seek(0)
+                    try:
+                        book = load_workbook(stream, read_only=True, data_only=True)
+                    except Exception as exc:
+                        raise ProcessingError(ErrorCode.CORRUPT, CORRUPT_MESSAGE) from exc
+                stats.engine = "calamine+openpyxl"
+                yield name, _openpyxl_rows(book[name])
+                continue
             start = sheet.start
             first_row = (start[0] if start else 0) + 1
             yield name, ((first_row + i, row) for i, row in enumerate(sheet.iter_rows()))
     finally:
         workbook.close()
+        if book is not None:
+            book.close()
+    if skipped:
+        if len(skipped) == len(names):
+            raise ProcessingError(ErrorCode.CORRUPT, CORRUPT_MESSAGE)
+        stats.notices.append(f"Sheets that could not be read were skipped: {', '.join(skipped)}.")
 
 
 def _openpyxl_sheets(book: Any) -> Iterator[tuple[str, SheetRows]]:

@@ -232,7 +232,9 @@ def _strip_boilerplate(soup: BeautifulSoup) -> None:
         if tag.name == "footer" or tag.find_parent(["article", "main"]) is None:
             tag.decompose()
     for tag in soup.find_all(True):
-        if tag.decomposed:
+        # Not ``tag.decomposed``: for a live tag that property's missing ``_decomposed`` attribute
+        # falls through to ``Tag.__getattr__``, a subtree search per tag (quadratic on big pages).
+        if vars(tag).get("_decomposed", False):
             continue
         if _is_hidden(tag) or _is_banner(tag):
             tag.decompose()

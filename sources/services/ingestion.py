@@ -25,9 +25,11 @@ logger = logging.getLogger(__name__)
 TIMEOUT_MESSAGE = "Processing took longer than the time limit and was stopped. Try splitting the file."
 
 
-def extraction_limits() -> ExtractionLimits:
+def extraction_limits(ocr: str = Source.Ocr.AUTO) -> ExtractionLimits:
     return ExtractionLimits(
-        max_pages=settings.MAX_PDF_PAGES, max_rows=settings.MAX_SHEET_ROWS, truncate=settings.TRUNCATE_OVER_LIMIT
+        max_pages=settings.MAX_PDF_PAGES, max_rows=settings.MAX_SHEET_ROWS, truncate=settings.TRUNCATE_OVER_LIMIT,
+        max_image_pixels=settings.MAX_IMAGE_PIXELS, ocr=str(ocr), ocr_languages=settings.OCR_LANGUAGES,
+        ocr_command=settings.OCR_COMMAND, ocr_dpi=settings.OCR_DPI, ocr_workers=settings.OCR_WORKERS,
     )
 
 
@@ -144,7 +146,7 @@ def _extract_and_store(claim: lifecycle.Claim) -> dict[str, Any]:
     writer = chunk_store.ChunkWriter(source, claim.generation, guard=lifecycle.claim_guard(claim))
     with local_copy(source.file.name or "") as path, ExtractionProcess(
         kind=source.file_kind, path=path, filename=source.original_filename,
-        limits=extraction_limits(), sandbox=sandbox_limits(),
+        limits=extraction_limits(source.ocr), sandbox=sandbox_limits(),
     ) as proc:
         drafts = chunk_segments(_cleaned_segments(proc, reporter), source.chunk_size, source.chunk_overlap)
         for _ in writer.add_all(drafts):
@@ -152,9 +154,7 @@ def _extract_and_store(claim: lifecycle.Claim) -> dict[str, Any]:
     stats = proc.stats
     if writer.result.chunk_count == 0:
         if source.file_kind == "pdf":
-            raise ProcessingError(
-                ErrorCode.NO_TEXT, "This PDF has no text layer; it looks scanned. OCR is not supported."
-            )
+            raise ProcessingError(ErrorCode.NO_TEXT, "This PDF contains no text to learn from.")
         raise ProcessingError(ErrorCode.EMPTY, "This file contains no text to learn from.")
     return {
         **_progress_fields(stats),

@@ -105,15 +105,15 @@ _STATUS_FOR_CODE = {
 }
 
 
-def _check_file(upload: UploadedFile, name: str) -> tuple[str, str]:
-    """Return (kind, sha256) or raise ProcessingError."""
+def _check_file(upload: UploadedFile, name: str) -> tuple[str, str, str]:
+    """Return (kind, sha256, content type) or raise ProcessingError."""
     if upload.size is not None and upload.size > settings.MAX_UPLOAD_SIZE:
         limit_mb = settings.MAX_UPLOAD_SIZE // (1024 * 1024)
         raise ProcessingError(ErrorCode.TOO_LARGE, f"{name} is larger than the {limit_mb} MB upload limit.")
     upload.seek(0)
     head = upload.read(HEAD_BYTES)
     kind = detect_kind(name, head)
-    return kind, _sha256(upload)
+    return kind, _sha256(upload), content_type_for(kind, head)
 
 
 def create_sources_from_upload(
@@ -123,6 +123,7 @@ def create_sources_from_upload(
     chunk_size: int | None = None,
     chunk_overlap: int | None = None,
     force: bool = False,
+    ocr: str = Source.Ocr.AUTO,
 ) -> list[UploadOutcome]:
     """One outcome per file, in order; refused files do not stop the others.
 
@@ -131,13 +132,13 @@ def create_sources_from_upload(
     """
     size, overlap = resolve_chunking(chatbot, chunk_size, chunk_overlap)
     outcomes: list[UploadOutcome] = []
-    accepted: list[tuple[UploadOutcome, UploadedFile, str, str]] = []
+    accepted: list[tuple[UploadOutcome, UploadedFile, str, str, str]] = []
     for upload in files:
         name = clean_filename(upload.name or "upload")
         outcome = UploadOutcome(name=name)
         outcomes.append(outcome)
         try:
-            kind, sha = _check_file(upload, name)
+            kind, sha, content_type = _check_file(upload, name)
         except ProcessingError as exc:
             outcome.error_code, outcome.detail = exc.code, exc.message
             outcome.http_status = _STATUS_FOR_CODE.get(ErrorCode(exc.code), 400)
@@ -146,11 +147,11 @@ def create_sources_from_upload(
         if existing is not None:
             outcome.source, outcome.duplicate = existing, True
             continue
-        accepted.append((outcome, upload, kind, sha))
+        accepted.append((outcome, upload, kind, sha, content_type))
 
     if accepted:
         try:
-            check_quota(chatbot, len(accepted), sum(upload.size or 0 for _, upload, _, _ in accepted))
+            check_quota(chatbot, len(accepted), sum(upload.size or 0 for _, upload, *_ in accepted))
         except ProcessingError as exc:
             for outcome, *_ in accepted:
                 outcome.error_code, outcome.detail, outcome.http_status = exc.code, exc.message, 403
@@ -159,11 +160,11 @@ def create_sources_from_upload(
         created: list[Source] = []
         try:
             with transaction.atomic():
-                for outcome, upload, kind, sha in accepted:
+                for outcome, upload, kind, sha, content_type in accepted:
                     source = Source(
                         chatbot=chatbot, kind=Source.Kind.FILE, name=outcome.name, original_filename=outcome.name,
-                        content_type=content_type_for(kind), file_kind=kind, size_bytes=upload.size or 0,
-                        sha256=sha, chunk_size=size, chunk_overlap=overlap, batch_id=batch_id,
+                        content_type=content_type, file_kind=kind, size_bytes=upload.size or 0,
+                        sha256=sha, chunk_size=size, chunk_overlap=overlap, batch_id=batch_id, ocr=ocr,
                     )
                     dispatch.prepare_run(source)
                     upload.seek(0)

@@ -1,4 +1,4 @@
-"""/api/health/ reports database, broker and worker reachability."""
+"""/api/health/ reports database, broker and worker reachability, and whether OCR is available."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ def test_healthy_with_database_broker_and_worker(anon_client, celery_worker):
     assert response.status_code == 200, response.data
     assert response.data["down"] == []
     assert response.data["checks"]["worker"]["ok"] is True
+    assert response.data["ocr"]["available"] is True  # CI installs Tesseract
 
 
 def _app(broker_url: str) -> Celery:
@@ -47,3 +48,22 @@ def test_503_names_the_broker_when_redis_is_unreachable(anon_client, monkeypatch
     assert response.status_code == 503
     assert response.data["down"] == ["broker", "worker"]
     assert response.data["checks"]["database"]["ok"] is True
+
+
+def test_missing_ocr_is_reported_but_does_not_make_the_service_down(anon_client, monkeypatch, settings):
+    settings.OCR_COMMAND = "/nonexistent/tesseract"
+    monkeypatch.setattr(health, "check_broker", lambda: health.Check(True, "stub"))
+    monkeypatch.setattr(health, "check_workers", lambda: health.Check(True, "stub"))
+
+    response = anon_client.get("/api/health/")
+
+    assert response.status_code == 200
+    assert response.data["ocr"] == {
+        "available": False, "detail": "Tesseract not installed: apt-get install tesseract-ocr tesseract-ocr-eng",
+    }
+
+
+def test_missing_ocr_language_is_named(settings):
+    settings.OCR_LANGUAGES = "eng+zzz"
+    check = health.check_ocr()
+    assert not check.ok and "zzz" in check.detail

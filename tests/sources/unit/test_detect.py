@@ -88,6 +88,10 @@ def test_utf16_without_bom_is_text():
 
 
 def test_supported_extensions_and_content_types():
-    assert set(SUPPORTED_EXTENSIONS.values()) == {"pdf", "docx", "xlsx", "csv", "txt"}
+    from sources.extractors import get_extractor
+
+    assert {"pdf", "docx", "xlsx", "csv", "txt", "image", "pptx", "odt", "odp"} <= set(SUPPORTED_EXTENSIONS.values())
+    for kind in set(SUPPORTED_EXTENSIONS.values()):
+        assert content_type_for(kind) and get_extractor(kind).kind == kind
     assert content_type_for("pdf") == "application/pdf"
     assert content_type_for("xlsx").endswith("spreadsheetml.sheet")

@@ -59,7 +59,7 @@ def test_scanned_pdf_is_no_text(run_extractor):
     with pytest.raises(ProcessingError) as exc:
         run_extractor("pdf", build_scanned_pdf(pages=2))
     assert exc.value.code == ErrorCode.NO_TEXT
-    assert "OCR is not supported" in exc.value.message
+    assert "OCR found no legible text" in exc.value.message
 
 
 def test_corrupt_pdf(run_extractor):
