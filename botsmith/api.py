@@ -20,5 +20,6 @@ urlpatterns = [
     path("", include("sources.urls")),
     path("", include("notifications.urls")),
     path("", include("analytics.urls")),
+    path("", include("retrieval.urls")),
     path("", include(router.urls)),
 ]

@@ -237,6 +237,31 @@ CLEANUP_MIN_DAYS = env.int("CLEANUP_MIN_DAYS", default=1)
 CLEANUP_BATCH_SIZE = env.int("CLEANUP_BATCH_SIZE", default=1000)
 NOTIFICATIONS_EMAIL_ENABLED = env.bool("NOTIFICATIONS_EMAIL_ENABLED", default=False)
 
+# --- Retrieval --------------------------------------------------------------------------------
+# Embeddings: "local" runs all-MiniLM-L6-v2 in process (requirements-models.txt, no torch, no network),
+# "openai" calls any OpenAI-compatible /embeddings endpoint, "none" keeps search keyword-only.
+EMBEDDINGS_BACKEND = env("EMBEDDINGS_BACKEND", default="local")
+EMBEDDINGS_MODEL = env("EMBEDDINGS_MODEL", default="")  # local: all-MiniLM-L6-v2; openai: required
+EMBEDDINGS_BATCH_SIZE = env.int("EMBEDDINGS_BATCH_SIZE", default=32)
+EMBEDDINGS_THREADS = env.int("EMBEDDINGS_THREADS", default=0) or None  # local backend; 0 = all cores
+OPENAI_EMBEDDINGS_BASE_URL = env("OPENAI_EMBEDDINGS_BASE_URL", default="https://api.openai.com/v1")
+OPENAI_EMBEDDINGS_API_KEY = env("OPENAI_EMBEDDINGS_API_KEY", default="")
+EMBEDDINGS_DIMENSION = env.int("EMBEDDINGS_DIMENSION", default=0) or None  # openai: 0 = learn from the first reply
+EMBEDDINGS_TIMEOUT_SECONDS = env.float("EMBEDDINGS_TIMEOUT_SECONDS", default=30.0)
+EMBEDDINGS_MAX_RETRIES = env.int("EMBEDDINGS_MAX_RETRIES", default=4)
+
+# --- Search ---------------------------------------------------------------------------------
+SEARCH_MAX_QUERY_CHARS = env.int("SEARCH_MAX_QUERY_CHARS", default=1000)
+SEARCH_MAX_K = env.int("SEARCH_MAX_K", default=50)
+SEARCH_FUSION_DEPTH = env.int("SEARCH_FUSION_DEPTH", default=50)
+SEARCH_KEYWORD_MAX_POSTINGS = env.int("SEARCH_KEYWORD_MAX_POSTINGS", default=5000)
+SEARCH_VECTOR_CACHE_MB = env.int("SEARCH_VECTOR_CACHE_MB", default=512)
+EMBEDDINGS_SLICE_SECONDS = env.float("EMBEDDINGS_SLICE_SECONDS", default=300.0)
+EMBEDDINGS_CLAIM_STALE_SECONDS = env.int("EMBEDDINGS_CLAIM_STALE_SECONDS", default=180)
+EMBEDDINGS_RETRY_FAILED_AFTER_SECONDS = env.int("EMBEDDINGS_RETRY_FAILED_AFTER_SECONDS", default=3600)
+EMBEDDINGS_SYNC_BATCH = env.int("EMBEDDINGS_SYNC_BATCH", default=500)
+EMBEDDINGS_SYNC_INTERVAL_SECONDS = env.int("EMBEDDINGS_SYNC_INTERVAL_SECONDS", default=120)
+
 # --- E-mail -----------------------------------------------------------------------------------
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="BotSmith <noreply@localhost>")

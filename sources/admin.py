@@ -14,8 +14,8 @@ from sources.services import dispatch, management
 @admin.register(Source)
 class SourceAdmin(admin.ModelAdmin):
     list_display = ("name", "chatbot", "kind", "file_kind", "status", "progress", "chunk_count", "error_code",
-                    "created_at", "finished_at")
-    list_filter = ("status", "kind", "file_kind", "error_code", "refresh", "created_at")
+                    "index_status", "embedded_count", "created_at", "finished_at")
+    list_filter = ("status", "index_status", "kind", "file_kind", "error_code", "refresh", "created_at")
     search_fields = ("name", "url", "original_filename", "chatbot__name", "task_id", "sha256")
     raw_id_fields = ("chatbot", "periodic_task")
     date_hierarchy = "created_at"
@@ -25,7 +25,8 @@ class SourceAdmin(admin.ModelAdmin):
         "error_message", "notices", "units_total", "units_done", "unit_name", "units_with_text", "sheet_count",
         "chunk_count", "char_count", "engine", "crawl_report", "crawl_pages", "batch_id", "task_id", "run_id",
         "attempts", "generation", "active_generation", "cancel_requested", "heartbeat_at", "created_at",
-        "updated_at", "started_at", "finished_at",
+        "updated_at", "started_at", "finished_at", "index_status", "embedded_count", "index_model", "index_message",
+        "index_task_id", "index_updated_at",
     )
 
     @admin.action(description="Reprocess selected sources")

@@ -88,6 +88,21 @@ class Source(models.Model):
     cancel_requested = models.BooleanField(default=False)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
 
+    class IndexStatus(models.TextChoices):
+        PENDING = "pending", "Pending"
+        INDEXING = "indexing", "Indexing"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    # Semantic index state, owned by the ``retrieval`` app. ``completed`` means stored and
+    # keyword-searchable; ``index_status=ready`` means semantic search covers every active chunk too.
+    index_status = models.CharField(max_length=16, choices=IndexStatus.choices, default=IndexStatus.PENDING)
+    embedded_count = models.PositiveIntegerField(default=0, help_text="Active chunks with a vector of index_model.")
+    index_model = models.CharField(max_length=200, blank=True, help_text="backend:model:dimension of the vectors.")
+    index_message = models.TextField(blank=True)
+    index_task_id = models.CharField(max_length=255, blank=True)
+    index_updated_at = models.DateTimeField(null=True, blank=True)
+
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -100,6 +115,7 @@ class Source(models.Model):
             models.Index(fields=["chatbot", "sha256"], name="source_chatbot_sha"),
             models.Index(fields=["status", "heartbeat_at"], name="source_status_heartbeat"),
             models.Index(fields=["batch_id"], name="source_batch"),
+            models.Index(fields=["status", "index_status"], name="source_index_status"),
         ]
 
     def __str__(self) -> str:

@@ -37,6 +37,7 @@ class SourceSerializer(serializers.ModelSerializer):
             "progress", "stage", "error_code", "error_message", "notices", "chunk_count", "char_count",
             "units_total", "units_done", "unit_name", "sheet_count", "text_coverage", "eta_seconds",
             "chunk_size", "chunk_overlap", "crawl_options", "crawl_report", "refresh", "task_id",
+            "index_status", "embedded_count", "index_model", "index_message",
             "created_at", "started_at", "finished_at", "updated_at",
         ]
         read_only_fields = fields

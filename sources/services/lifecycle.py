@@ -22,6 +22,7 @@ from botsmith.errors import ErrorCode, ProcessingError
 from sources.models import Source
 from sources.services import chunk_store
 from sources.services.notify import notify_source_finished
+from sources.signals import chunks_activated
 
 logger = logging.getLogger(__name__)
 
@@ -171,6 +172,7 @@ def complete_run(claim: Claim, *, counts: dict[str, Any], stage: str = "Done") -
         source.active_generation = claim.generation
         source.progress = 100
         finish_source(source, Source.Status.COMPLETED, stage=stage)
+        chunks_activated.send(sender=Source, source_id=source.pk)
     return source
 
 
