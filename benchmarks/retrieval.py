@@ -156,7 +156,7 @@ def main() -> None:
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.sizes = args.sizes or ("2000,10000" if args.quick else "10000,100000")
-    args.budget = args.budget if args.budget is not None else (8.0 if args.quick else 30.0)
+    args.budget = args.budget if args.budget is not None else (8.0 if args.quick else 20.0)
     rate_chunks = args.rate_chunks if args.rate_chunks is not None else (64 if args.quick else 256)
     if args.child:
         import _retrieval_child
@@ -233,9 +233,10 @@ def main() -> None:
         for size, per_mode in run["latency"].items():
             for mode, m in per_mode.items():
                 used = ", ".join(f"{k}×{v}" for k, v in m["mode_used"].items())
-                lat_rows.append([db, int(size), mode, m["n"], round(m["p50_ms"], 1), round(m["p95_ms"], 1),
-                                 round(m["first_ms"], 1), used])
-                ratios[f"{db}_{size}_{mode}_p95_ms"] = round(m["p95_ms"], 1)
+                first = "" if m["first_ms"] is None else round(m["first_ms"], 1)
+                lat_rows.append([db, int(size), mode, m["n"], round(m["p50_ms"], 1), round(m["p95_ms"], 1), first,
+                                 used])
+                ratios[f"{db}_{size}_{mode.replace(' ', '_')}_p95_ms"] = round(m["p95_ms"], 1)
     c.print_table(["db", "chunks", "mode", "queries", "p50 ms", "p95 ms", "first query ms", "mode used"], lat_rows)
     fill_rows = [[db, int(size), round(f["seconds"], 1), round(f["chunks_per_s"]),
                   round(f["vectors_s"], 1) if "vectors_s" in f else "none"]
