@@ -208,10 +208,14 @@ def main() -> None:
             ids = [x.qid for x in questions if x.kind == kind]
             hybrid = [q["hybrid"]["ranks"][i] for i in ids]
             best_single = max(("keyword", "semantic"), key=lambda m, ids=ids: mrr(q[m]["ranks"], ids))
-            for label, other in (("bm25s", [peer["ranks"][i] for i in ids]),
-                                 (best_single, [q[best_single]["ranks"][i] for i in ids])):
-                mean, lo, hi = data.paired_bootstrap(hybrid, other)
-                diff_rows.append([db, kind, f"hybrid − {label}", round(mean, 3), f"[{lo:+.3f}, {hi:+.3f}]"])
+            bm25s_ranks = [peer["ranks"][i] for i in ids]
+            for left, label, a, b in (
+                ("hybrid", "bm25s", hybrid, bm25s_ranks),
+                ("hybrid", best_single, hybrid, [q[best_single]["ranks"][i] for i in ids]),
+                ("keyword", "bm25s", [q["keyword"]["ranks"][i] for i in ids], bm25s_ranks),
+            ):
+                mean, lo, hi = data.paired_bootstrap(a, b)
+                diff_rows.append([db, kind, f"{left} − {label}", round(mean, 3), f"[{lo:+.3f}, {hi:+.3f}]"])
             kw = data.scores([q["keyword"]["ranks"][i] for i in ids])["mrr@10"]
             bm = data.scores([peer["ranks"][i] for i in ids])["mrr@10"]
             hy = data.scores(hybrid)["mrr@10"]
