@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
 
+from .docs import RedocDocsView, SwaggerDocsView
 from .task_status import TaskStatusView
 from .views import ChatbotViewSet, HealthView
 
@@ -16,7 +17,8 @@ urlpatterns = [
     path("health/", HealthView.as_view(), name="health"),
     path("tasks/<str:task_id>/", TaskStatusView.as_view(), name="task-status"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("docs/", SwaggerDocsView.as_view(url_name="schema"), name="docs"),
+    path("redoc/", RedocDocsView.as_view(url_name="schema"), name="redoc"),
     path("", include("sources.urls")),
     path("", include("notifications.urls")),
     path("", include("analytics.urls")),

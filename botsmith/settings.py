@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "django_celery_results",
     "botsmith.apps.BotsmithConfig",
@@ -99,9 +100,39 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     }
     _db["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 else:
-    _db.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    # Connection budget (README "Connection budget"). Web processes share a bounded psycopg pool
+    # per process: request threads borrow a connection and give it back, so neither the threaded
+    # dev server nor gunicorn threads can grow past DB_POOL_MAX_SIZE. Celery processes drop the
+    # pool at start (botsmith.db.use_worker_connections): a pool opened before prefork forks is
+    # shared by every child and its threads do not survive the fork, and one child runs one task
+    # at a time, so one plain connection per child is the bound there.
+    DB_PGBOUNCER = env.bool("DB_PGBOUNCER", default=False)
+    _options = _db.setdefault("OPTIONS", {})
+    # Shown in pg_stat_activity; Celery processes replace the suffix with their own type
+    # (botsmith-worker, botsmith-worker-main, botsmith-beat) so each connection has an owner.
+    _options.setdefault("application_name", env("DB_APPLICATION_NAME", default="botsmith-web"))
     _db["CONN_HEALTH_CHECKS"] = True
+    if DB_PGBOUNCER:
+        # Transaction pooling: a server connection changes between transactions, so named
+        # server-side cursors and prepared statements cannot survive; PgBouncer does the pooling.
+        _db["DISABLE_SERVER_SIDE_CURSORS"] = True
+        _options["prepare_threshold"] = None
+        _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+    elif env.bool("DB_POOL", default=True):
+        _db["CONN_MAX_AGE"] = 0  # required with a pool: closing a connection returns it to the pool
+        _options["pool"] = {
+            "min_size": env.int("DB_POOL_MIN_SIZE", default=1),
+            "max_size": env.int("DB_POOL_MAX_SIZE", default=8),
+            "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+        }
+    else:
+        _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+    # Celery processes keep their one connection between tasks for this long (seconds).
+    DB_WORKER_CONN_MAX_AGE = env.int("DB_WORKER_CONN_MAX_AGE", default=600)
     _db["TEST"] = {"NAME": f"test_{_db['NAME']}_{os.getpid()}"}
+
+# Retry-After of the API's 503 when the database refuses connections (or the pool is exhausted).
+DB_UNAVAILABLE_RETRY_AFTER_SECONDS = env.int("DB_UNAVAILABLE_RETRY_AFTER_SECONDS", default=5)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -148,6 +179,12 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Knowledge sources, processing status, notifications and analytics for BotSmith chatbots.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and Redoc from drf-spectacular-sidecar's pinned copies in our static files: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # No validator badge: it would send the schema to validator.swagger.io.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "ENUM_NAME_OVERRIDES": {
         "SourceStatusEnum": "sources.models.Source.Status",
         "ReportStatusEnum": "analytics.models.AnalyticsReport.Status",
@@ -157,7 +194,13 @@ SPECTACULAR_SETTINGS = {
 # --- Celery -----------------------------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
-CELERY_RESULT_BACKEND = "django-db"
+# django-celery-results, retrying a database hiccup with backoff; when the database stays away
+# the task's message is requeued instead of acknowledged (botsmith/results.py).
+CELERY_RESULT_BACKEND = "botsmith.results:RetryingDatabaseBackend"
+CELERY_RESULT_BACKEND_ALWAYS_RETRY = True
+CELERY_RESULT_BACKEND_MAX_RETRIES = env.int("RESULT_BACKEND_MAX_RETRIES", default=6)
+CELERY_RESULT_BACKEND_BASE_SLEEP_BETWEEN_RETRIES_MS = 250
+CELERY_RESULT_BACKEND_MAX_SLEEP_BETWEEN_RETRIES_MS = 5000
 CELERY_RESULT_EXTENDED = True
 CELERY_RESULT_EXPIRES = timedelta(days=env.int("CELERY_RESULT_EXPIRES_DAYS", default=7))
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -227,6 +270,9 @@ PROCESSING_MAX_ATTEMPTS = env.int("PROCESSING_MAX_ATTEMPTS", default=3)
 HEARTBEAT_INTERVAL_SECONDS = env.float("HEARTBEAT_INTERVAL_SECONDS", default=10.0)
 STUCK_PROCESSING_AFTER_SECONDS = env.int("STUCK_PROCESSING_AFTER_SECONDS", default=5 * 60)
 STUCK_PENDING_AFTER_SECONDS = env.int("STUCK_PENDING_AFTER_SECONDS", default=30 * 60)
+# A pending source whose message is in no queue and held by no worker was lost: requeue it this
+# soon (the grace covers the moment between commit and publish), not after the long window.
+LOST_PENDING_AFTER_SECONDS = env.int("LOST_PENDING_AFTER_SECONDS", default=120)
 SCRAPER_ALLOW_PRIVATE_NETWORKS = env.bool("SCRAPER_ALLOW_PRIVATE_NETWORKS", default=False)
 SCRAPER_MAX_PAGES = env.int("SCRAPER_MAX_PAGES", default=200)
 SCRAPER_MAX_DEPTH = env.int("SCRAPER_MAX_DEPTH", default=5)
@@ -260,7 +306,6 @@ EMBEDDINGS_SLICE_SECONDS = env.float("EMBEDDINGS_SLICE_SECONDS", default=300.0)
 EMBEDDINGS_CLAIM_STALE_SECONDS = env.int("EMBEDDINGS_CLAIM_STALE_SECONDS", default=180)
 EMBEDDINGS_RETRY_FAILED_AFTER_SECONDS = env.int("EMBEDDINGS_RETRY_FAILED_AFTER_SECONDS", default=3600)
 EMBEDDINGS_SYNC_BATCH = env.int("EMBEDDINGS_SYNC_BATCH", default=500)
-EMBEDDINGS_SYNC_INTERVAL_SECONDS = env.int("EMBEDDINGS_SYNC_INTERVAL_SECONDS", default=120)
 
 # --- E-mail -----------------------------------------------------------------------------------
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")

@@ -12,8 +12,8 @@ class SearchQuerySerializer(serializers.Serializer):
     q = serializers.CharField(trim_whitespace=True, allow_blank=False)
     k = serializers.IntegerField(required=False, default=10, min_value=1)
     mode = serializers.ChoiceField(choices=MODES, required=False, default="hybrid")
-    source = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, default=list,
-                                   max_length=100)
+    sources = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, default=list,
+                                    max_length=100)
 
     def validate_q(self, value: str) -> str:
         if not value:

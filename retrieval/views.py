@@ -27,16 +27,20 @@ class SearchView(APIView):
         responses=SearchResultSerializer,
     )
     def get(self, request: Request, chatbot_id: int) -> Response:
-        chatbot = get_object_or_404(Chatbot.objects.filter(owner=request.user), pk=chatbot_id)
+        chatbot = get_object_or_404(Chatbot.objects.filter(owner_id=request.user.pk), pk=chatbot_id)
         params = SearchQuerySerializer(data={
             "q": request.query_params.get("q", ""),
             "k": request.query_params.get("k", 10),
             "mode": request.query_params.get("mode", "hybrid"),
-            "source": request.query_params.getlist("source"),
+            "sources": request.query_params.getlist("source"),
         })
-        params.is_valid(raise_exception=True)
+        if not params.is_valid():
+            errors = dict(params.errors)
+            if "sources" in errors:  # named after the query parameter the caller used
+                errors["source"] = errors.pop("sources")
+            raise serializers.ValidationError(errors)
         data = params.validated_data
-        source_ids = sorted(set(data["source"]))
+        source_ids = sorted(set(data["sources"]))
         if source_ids:
             known = set(Source.objects.filter(chatbot=chatbot, pk__in=source_ids).values_list("pk", flat=True))
             unknown = [s for s in source_ids if s not in known]

@@ -7,6 +7,7 @@ from typing import Any
 
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+from django.db import InterfaceError as DatabaseInterfaceError
 from django.db import OperationalError as DatabaseOperationalError
 from django.db import close_old_connections
 
@@ -19,8 +20,9 @@ from sources.services.websites import refresh_website as refresh_website_service
 
 logger = logging.getLogger(__name__)
 
-# Only these are worth retrying: a locked/lost database connection or a storage hiccup.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (DatabaseOperationalError, OSError)
+# Only these are worth retrying: a locked, refused or lost database connection (InterfaceError:
+# a connection the server closed under us) or a storage hiccup.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (DatabaseOperationalError, DatabaseInterfaceError, OSError)
 MAX_RETRIES = 3
 
 

@@ -22,6 +22,7 @@ from tests.worker import WorkerProcess, database_url_for_tests
 # (a developer's `make run`, another test run) sharing the same Redis database.
 BROKER_KEY_PREFIX = f"botsmith-test-{uuid.uuid4().hex[:10]}:"
 _TMP_ROOT = Path(tempfile.mkdtemp(prefix="botsmith-tests-"))
+WORKER_QUEUES = [queue.name for queue in settings.CELERY_TASK_QUEUES]
 MEDIA_ROOT = _TMP_ROOT / "media"
 
 
@@ -82,7 +83,12 @@ def start_worker(worker_env: dict[str, str]) -> Iterator[Callable[..., WorkerPro
     started: list[WorkerProcess] = []
 
     def start(*, wait: bool = True, env: dict[str, str] | None = None, **kwargs) -> WorkerProcess:
-        worker = WorkerProcess({**worker_env, **(env or {})}, _TMP_ROOT, **kwargs).start()
+        extra_args = list(kwargs.pop("extra_args", ()))
+        if "-Q" not in extra_args:
+            # Every queue but ``embeddings``: embedding runs (CPU-heavy, queued by every completed
+            # document) happen only in the workers the retrieval tests start for them.
+            extra_args += ["-Q", ",".join(q for q in WORKER_QUEUES if q != "embeddings")]
+        worker = WorkerProcess({**worker_env, **(env or {})}, _TMP_ROOT, extra_args=extra_args, **kwargs).start()
         started.append(worker)
         if wait:
             worker.wait_ready(celery_app)
@@ -95,7 +101,11 @@ def start_worker(worker_env: dict[str, str]) -> Iterator[Callable[..., WorkerPro
 
 @pytest.fixture(scope="session")
 def celery_worker(start_worker: Callable[..., WorkerProcess]) -> WorkerProcess:
-    """The run's shared worker: consumes all four queues, like `celery -A botsmith worker`."""
+    """The run's shared worker: consumes every queue but ``embeddings``, like `celery -A botsmith worker`.
+
+    Embedding runs only where a test asks for them (``embeddings_worker`` in tests/retrieval), so the
+    CPU they take never slows the rest of the suite.
+    """
     return start_worker()
 
 

@@ -18,7 +18,8 @@ from django.conf import settings
 from django.db.models import Sum
 
 from botsmith.models import Chatbot
-from retrieval import keyword, vectors
+from retrieval import keyword
+from retrieval.services.serving import serving
 from sources.models import Chunk, Source
 
 logger = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ def _semantic(
         return None, f"Semantic search is unavailable ({exc}); results come from the keyword index."
     if backend is None:
         return None, "Semantic search is off (EMBEDDINGS_BACKEND=none); results come from the keyword index."
-    vector_set = vectors.cache.get(chatbot_id, backend.key)
+    backend, vector_set = serving(chatbot_id, backend)
     if not len(vector_set.chunk_ids):
         return None, "No chunk has a vector yet (indexing in progress); results come from the keyword index."
     try:

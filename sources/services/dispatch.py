@@ -58,15 +58,31 @@ def publish(source: Source) -> None:
         raise BrokerUnavailable(str(exc)) from exc
 
 
+def queue_for(kind: str) -> str:
+    """The queue a source kind's task is routed to."""
+    name = SCRAPE_WEBSITE if kind == Source.Kind.WEBSITE else PROCESS_DOCUMENT
+    route = app.conf.task_routes.get(name) or {}
+    return str(route.get("queue") or app.conf.task_default_queue)
+
+
+def requeue_locked(source: Source) -> None:
+    """Reaper path, inside the caller's transaction holding the row lock: reset a stuck source to
+    pending with a new task id and send it after commit (a broker outage leaves it pending for
+    the next reaper pass)."""
+    attempts = source.attempts
+    prepare_run(source)
+    source.attempts = attempts  # keep counting: a source that keeps dying must end
+    source.stage = "Requeued after a lost worker"
+    source.save()
+    transaction.on_commit(lambda: _publish_quietly(source))
+
+
 def requeue(source_id: int) -> None:
-    """Reaper path: reset a stuck source to pending with a new task id and send it after commit."""
     with transaction.atomic():
-        source = Source.objects.select_for_update().get(pk=source_id)
-        attempts = source.attempts
-        prepare_run(source)
-        source.attempts = attempts  # keep counting: a source that keeps dying must end
-        source.stage = "Requeued after a lost worker"
-        source.save()
+        requeue_locked(Source.objects.select_for_update().get(pk=source_id))
+
+
+def _publish_quietly(source: Source) -> None:
     try:
         publish(source)
     except BrokerUnavailable:

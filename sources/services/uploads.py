@@ -11,7 +11,7 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Sum
 
 from botsmith.errors import ErrorCode, ProcessingError
@@ -180,12 +180,21 @@ def create_sources_from_upload(
 
 
 def _remove(sources: list[Source]) -> None:
-    """Undo a half-done upload: stored files and any committed rows."""
+    """Undo a half-done upload: stored files first (they need no database), then committed rows.
+
+    The usual cause is the database or the broker going away, so deleting the rows may fail too;
+    a row that stays is a pending source the reaper requeues or fails, never an orphan file.
+    """
     for source in sources:
         if source.file.name:
             try:
                 source.file.storage.delete(source.file.name)
             except OSError:
                 logger.exception("could not delete stored file %s", source.file.name)
-        if source.pk:
-            Source.objects.filter(pk=source.pk).delete()
+    ids = [source.pk for source in sources if source.pk]
+    if not ids:
+        return
+    try:
+        Source.objects.filter(pk__in=ids).delete()
+    except DatabaseError:
+        logger.exception("could not delete the rows of a failed upload: sources %s", ids)

@@ -47,7 +47,9 @@ def test_celery_settings_as_the_original_setup():
     assert conf.worker_prefetch_multiplier == 4
     assert conf.worker_max_tasks_per_child == 1000
     assert conf.task_track_started is True
-    assert conf.result_backend == "django-db" and conf.result_extended is True
+    # django-celery-results' database backend, retrying database hiccups (botsmith/results.py).
+    assert conf.result_backend == "botsmith.results:RetryingDatabaseBackend" and conf.result_extended is True
+    assert conf.result_backend_always_retry is True
     assert conf.beat_scheduler == "botsmith.beat:LockingDatabaseScheduler"
     assert conf.broker_connection_retry_on_startup is True
     # Redelivery must not happen while a healthy task is still within its hard limit.

@@ -23,6 +23,7 @@ from django.core.files.base import ContentFile
 
 from sources.models import Source
 from sources.services import dispatch
+from tests.reliability.postgres import limited_role, pg_proxy  # noqa: F401 - fixtures of the PostgreSQL tests
 from tests.worker import BASE_DIR, WorkerProcess
 
 REDIS_CONF = BASE_DIR / "deploy" / "redis" / "redis.conf"

@@ -136,7 +136,9 @@ def test_time_limit_ends_failed_timeout_never_processing(chatbot, start_worker, 
         assert (source.status, source.error_code) == ("failed", "timeout"), source.error_message
         assert "time limit" in source.error_message
         assert not Chunk.objects.filter(source=source).exists()
-        row = _wait(lambda: TaskResult.objects.filter(task_id=source.task_id).first(), 10, "task result")
+        # The source is failed inside the task; its final state is stored just after (STARTED until then).
+        row = _wait(lambda: TaskResult.objects.filter(task_id=source.task_id).exclude(status="STARTED").first(),
+                    10, "task result")
         # FAILURE, unless the killed child's last act was to find its claim gone (then it says so).
         assert row.status == "FAILURE" or "superseded" in (row.result or ""), (row.status, row.result)
         quick = _file_source(chatbot, b"small and quick", name="ok.txt")

@@ -28,3 +28,22 @@ def add_chunks(source: Source, texts: Sequence[str], *, active: bool, generation
               metadata=(metadata[i] if metadata else {"page": i + 1}))
         for i, text in enumerate(texts)
     ])
+
+
+def wait_for_index(source_id: int, timeout: float = 90.0) -> Source:
+    """Wait until the source's semantic index is ready (or failed)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        source = Source.objects.get(pk=source_id)
+        if source.status == Source.Status.COMPLETED and source.index_status in (
+            Source.IndexStatus.READY, Source.IndexStatus.FAILED
+        ):
+            return source
+        time.sleep(0.2)
+    source = Source.objects.get(pk=source_id)
+    raise AssertionError(
+        f"source {source_id}: index {source.index_status} {source.embedded_count}/{source.chunk_count} "
+        f"after {timeout}s ({source.index_message})"
+    )

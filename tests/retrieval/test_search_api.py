@@ -49,6 +49,8 @@ def test_source_filter_is_repeatable_and_checked(api_client, chatbot, keyword_on
     foreign = make_source(ChatbotFactory(), ["Password rules elsewhere."])
     response = api_client.get(url(chatbot.pk), {"q": "password", "source": foreign.pk})
     assert response.status_code == 400 and "source" in response.json()
+    response = api_client.get(url(chatbot.pk), {"q": "password", "source": "abc"})
+    assert response.status_code == 400 and "source" in response.json()
 
 
 def test_another_users_chatbot_is_a_404_and_anonymous_is_401(api_client, other_client, anon_client, chatbot,
