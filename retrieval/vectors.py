@@ -11,6 +11,7 @@ matrix is never used.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Max, Sum
+from django.db.models import Count, Max, Q, Sum
 
 from sources.models import Source
 
@@ -34,6 +35,7 @@ class VectorSet:
     source_ids: np.ndarray  # int64
     matrix: np.ndarray  # float32, (n, dimension)
     fingerprint: Fingerprint = field(default=())
+    loaded_at: float = 0.0
 
     @property
     def nbytes(self) -> int:
@@ -53,12 +55,17 @@ class VectorSet:
 
 
 def fingerprint(chatbot_id: int) -> Fingerprint:
-    """Changes whenever what the chatbot's vector set would contain changes."""
+    """(what chunks exist, how far embedding has got, sources still being embedded).
+
+    The first part changes when a chunk set is swapped, a source finishes or is deleted; the
+    second whenever an embedding batch is stored.
+    """
     agg = Source.objects.filter(chatbot_id=chatbot_id).aggregate(
-        n=Count("id"), generations=Sum("active_generation"), embedded=Sum("embedded_count"),
-        indexed=Max("index_updated_at"), finished=Max("finished_at"),
+        n=Count("id"), generations=Sum("active_generation"), finished=Max("finished_at"),
+        embedded=Sum("embedded_count"), indexed=Max("index_updated_at"),
+        indexing=Count("id", filter=Q(status=Source.Status.COMPLETED) & ~Q(index_status=Source.IndexStatus.READY)),
     )
-    return tuple(agg.values())
+    return (agg["n"], agg["generations"], agg["finished"]), (agg["embedded"], agg["indexed"]), agg["indexing"]
 
 
 def load(chatbot_id: int, model_key: str) -> VectorSet:
@@ -100,11 +107,12 @@ class VectorCache:
         current = fingerprint(chatbot_id)
         with self._lock:
             entry = self._entries.get(key)
-            if entry is not None and entry.fingerprint == current:
+            if entry is not None and self._fresh_enough(entry, current):
                 self._entries.move_to_end(key)
                 return entry
         entry = load(chatbot_id, model_key)
         entry.fingerprint = current
+        entry.loaded_at = time.monotonic()
         with self._lock:
             self._entries[key] = entry
             self._entries.move_to_end(key)
@@ -114,6 +122,20 @@ class VectorCache:
                 # Larger than the whole budget: serve it once, keep nothing.
                 self._entries.pop(key, None)
         return entry
+
+    def _fresh_enough(self, entry: VectorSet, current: Fingerprint) -> bool:
+        """Exact match, or only embedding progress moved while sources are still being embedded and
+        the entry is younger than ``SEARCH_VECTOR_REFRESH_SECONDS``. An embedding run stores a batch
+        every second or so; reloading 100k vectors (1–3 s) on each would make every search during
+        indexing slow. Chunk swaps, new and deleted sources always reload at once, and the last
+        batch of a run (nothing left indexing) too."""
+        if entry.fingerprint == current:
+            return True
+        structure, _, indexing = current
+        return (
+            entry.fingerprint[0] == structure and bool(indexing) and len(entry.chunk_ids) > 0
+            and time.monotonic() - entry.loaded_at < settings.SEARCH_VECTOR_REFRESH_SECONDS
+        )
 
     def clear(self) -> None:
         with self._lock:
