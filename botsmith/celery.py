@@ -6,13 +6,15 @@ import os
 
 from celery import Celery
 
-from botsmith import broker  # noqa: F401 - registers the restart-safe Redis transport
+# broker registers the restart-safe Redis transport on import.
+from botsmith import broker, instrumentation  # noqa: F401
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "botsmith.settings")
 
 app = Celery("botsmith")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+instrumentation.install(app)
 
 
 @app.task(name="botsmith.ping", ignore_result=False)

@@ -140,7 +140,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": env.int("API_PAGE_SIZE", default=50),
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_RATES": {"uploads": env("UPLOAD_THROTTLE_RATE", default="60/min")},
+    "DEFAULT_THROTTLE_RATES": {
+        "uploads": env("UPLOAD_THROTTLE_RATE", default="60/min"),
+        "health": env("HEALTH_THROTTLE_RATE", default="120/min"),
+        "metrics": env("METRICS_THROTTLE_RATE", default="60/min"),
+    },
     "EXCEPTION_HANDLER": "botsmith.api_errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
@@ -261,6 +265,18 @@ EMBEDDINGS_CLAIM_STALE_SECONDS = env.int("EMBEDDINGS_CLAIM_STALE_SECONDS", defau
 EMBEDDINGS_RETRY_FAILED_AFTER_SECONDS = env.int("EMBEDDINGS_RETRY_FAILED_AFTER_SECONDS", default=3600)
 EMBEDDINGS_SYNC_BATCH = env.int("EMBEDDINGS_SYNC_BATCH", default=500)
 
+# --- Operating: health, metrics, logs ----------------------------------------------------------
+# Workers publish a heartbeat to the broker's Redis; readiness counts those seen within the TTL.
+WORKER_HEARTBEAT_INTERVAL_SECONDS = env.float("WORKER_HEARTBEAT_INTERVAL_SECONDS", default=5.0)
+WORKER_HEARTBEAT_TTL_SECONDS = env.float("WORKER_HEARTBEAT_TTL_SECONDS", default=20.0)
+# Bearer token for /api/health/ details and /metrics; empty disables token access.
+MONITORING_TOKEN = env("MONITORING_TOKEN", default="")
+# /metrics also answers without a token to these networks (REMOTE_ADDR, not forwarded headers).
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"])
+LOG_FORMAT = env("LOG_FORMAT", default="plain")  # "plain" or "json" (one JSON object per line)
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be 'plain' or 'json', not {LOG_FORMAT!r}")
+
 # --- E-mail -----------------------------------------------------------------------------------
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="BotSmith <noreply@localhost>")
@@ -269,8 +285,14 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="BotSmith <noreply@localh
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "botsmith.logs.JsonFormatter"},
+    },
+    "filters": {"task_context": {"()": "botsmith.logs.ContextFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["task_context"]},
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

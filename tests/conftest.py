@@ -70,6 +70,7 @@ def worker_env(django_db_setup: None, django_db_blocker, redis_available: None) 
             "SCRAPER_ALLOW_PRIVATE_NETWORKS": "true",
             "SCRAPER_DELAY_SECONDS": "0",
             "HEARTBEAT_INTERVAL_SECONDS": "0.2",
+            "WORKER_HEARTBEAT_INTERVAL_SECONDS": "0.5",
             "PYTHONUNBUFFERED": "1",
         }
     )
