@@ -119,6 +119,7 @@ def _task_started(task_id: str | None = None, task: Any = None, args: Any = None
     logs.clear()
     logs.bind(task_id=task_id, task_name=task.name, **_source_context(task, args, kwargs))
     _started[task_id] = time.monotonic()
+    logger.info("task %s[%s] started", task.name, task_id)
     telemetry = _telemetry(task.app)
     if telemetry is None or task.request.is_eager:
         return
@@ -132,6 +133,8 @@ def _task_started(task_id: str | None = None, task: Any = None, args: Any = None
 @signals.task_postrun.connect
 def _task_finished(task_id: str | None = None, task: Any = None, state: str | None = None, **extra: Any) -> None:
     started = _started.pop(task_id or "", None)
+    if task is not None and started is not None:
+        logger.info("task %s[%s] ended %s after %.3f s", task.name, task_id, state, time.monotonic() - started)
     telemetry = _telemetry(task.app) if task is not None else None
     if telemetry is not None and started is not None and not task.request.is_eager:
         outcome = {"SUCCESS": "succeeded", "FAILURE": "failed", "RETRY": "retried"}.get(state or "")
