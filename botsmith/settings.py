@@ -213,6 +213,24 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     )
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
+# --- Cache ------------------------------------------------------------------------------------
+# Throttle counters live here: on Redis they are shared by every web process and host, so a limit
+# is global. Defaults to the broker's Redis when there is one; the process-local memory cache otherwise.
+_redis_schemes = ("redis://", "rediss://", "unix://")
+CACHE_URL = env("CACHE_URL", default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(_redis_schemes) else "locmemcache://")
+if CACHE_URL.startswith(_redis_schemes):
+    CACHES = {
+        "default": {
+            # RedisCache whose clear() deletes only its own keys (never FLUSHDB) and that fails open.
+            "BACKEND": "botsmith.cache.PrefixedRedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="botsmith:cache"),
+            "OPTIONS": {"socket_timeout": 1.0, "socket_connect_timeout": 1.0},
+        }
+    }
+else:
+    CACHES = {"default": env.cache_url_config(CACHE_URL)}
+
 # --- BotSmith limits --------------------------------------------------------------------------
 MAX_UPLOAD_SIZE = env.int("MAX_UPLOAD_SIZE", default=50 * 1024 * 1024)
 DEFAULT_CHUNK_SIZE = env.int("DEFAULT_CHUNK_SIZE", default=1000)
