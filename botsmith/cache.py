@@ -62,7 +62,7 @@ class PrefixedRedisCache(RedisCache):
             self._unavailable(exc)
             return False
 
-    def clear(self) -> bool:
+    def clear(self) -> None:
         client = self._cache.get_client(write=True)
         batch: list[bytes] = []
         for key in client.scan_iter(match=f"{self.key_prefix}:*", count=1000):
@@ -72,4 +72,3 @@ class PrefixedRedisCache(RedisCache):
                 batch.clear()
         if batch:
             client.delete(*batch)
-        return True
