@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 
 def reap_stuck_sources() -> dict[str, int]:
-    """Requeue while attempts remain, else fail with a clear message. Returns counts."""
+    """Requeue while attempts remain, else fail with a clear message; then fill free slots. Returns counts."""
     now = timezone.now()
     dead_before = now - timedelta(seconds=settings.STUCK_PROCESSING_AFTER_SECONDS)
     waiting_before = now - timedelta(seconds=settings.STUCK_PENDING_AFTER_SECONDS)
@@ -60,4 +60,8 @@ def reap_stuck_sources() -> dict[str, int]:
                            source.attempts)
             dispatch.requeue(source.pk)
             counts["requeued"] += 1
+    # Fair queues: fill slots freed above, or left free by a crash between admission and sending.
+    released = dispatch.release_queued()
+    if released:
+        logger.info("reaper: released %s queued source(s)", released)
     return counts
