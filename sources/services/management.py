@@ -31,7 +31,7 @@ def request_cancel(source: Source) -> Source:
             source.stage = "Cancelling"
         source.save()
         if source.is_finished:
-            transaction.on_commit(lambda: dispatch.release_queued(source.chatbot_id))
+            transaction.on_commit(lambda: dispatch.release_queued(source.chatbot_id), robust=True)
     if source.task_id:
         # Not terminate=True: killing a pool child mid-write is what the cancel flag avoids.
         app.control.revoke(source.task_id)
@@ -49,7 +49,7 @@ def delete_source(source: Source) -> None:
         if source.periodic_task_id:
             PeriodicTask.objects.filter(pk=source.periodic_task_id).delete()
         source.delete()
-        transaction.on_commit(lambda: dispatch.release_queued(chatbot_id))
+        transaction.on_commit(lambda: dispatch.release_queued(chatbot_id), robust=True)
         if name:
             transaction.on_commit(lambda: _delete_file(storage, name))
 
