@@ -291,8 +291,9 @@ WORKER_HEARTBEAT_INTERVAL_SECONDS = env.float("WORKER_HEARTBEAT_INTERVAL_SECONDS
 WORKER_HEARTBEAT_TTL_SECONDS = env.float("WORKER_HEARTBEAT_TTL_SECONDS", default=20.0)
 # Bearer token for /api/health/ details and /metrics; empty disables token access.
 MONITORING_TOKEN = env("MONITORING_TOKEN", default="")
-# /metrics also answers without a token to these networks (REMOTE_ADDR, not forwarded headers).
-METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"])
+# /metrics also answers without a token to these networks (REMOTE_ADDR, not forwarded headers). Empty by
+# default: behind a reverse proxy on the same host every request comes from 127.0.0.1.
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=[])
 LOG_FORMAT = env("LOG_FORMAT", default="plain")  # "plain" or "json" (one JSON object per line)
 if LOG_FORMAT not in {"plain", "json"}:
     raise ImproperlyConfigured(f"LOG_FORMAT must be 'plain' or 'json', not {LOG_FORMAT!r}")
