@@ -8,13 +8,14 @@ from rest_framework.routers import DefaultRouter
 
 from .docs import RedocDocsView, SwaggerDocsView
 from .task_status import TaskStatusView
-from .views import ChatbotViewSet, HealthView
+from .views import ChatbotViewSet, HealthView, LivenessView
 
 router = DefaultRouter()
 router.register("chatbots", ChatbotViewSet, basename="chatbot")
 
 urlpatterns = [
     path("health/", HealthView.as_view(), name="health"),
+    path("health/live/", LivenessView.as_view(), name="health-live"),
     path("tasks/<str:task_id>/", TaskStatusView.as_view(), name="task-status"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SwaggerDocsView.as_view(url_name="schema"), name="docs"),

@@ -12,11 +12,13 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+import redis
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_celery_beat.schedulers import DatabaseScheduler
 
 from botsmith.models import ScheduleLock
+from botsmith.telemetry import Telemetry, is_redis_url
 
 logger = logging.getLogger(__name__)
 
@@ -56,3 +58,13 @@ class LockingDatabaseScheduler(DatabaseScheduler):
             logger.info("beat: %s already sent for this slot by another scheduler; skipping", entry.name)
             return None
         return super().apply_async(entry, producer=producer, advance=advance, **kwargs)
+
+    def tick(self, *args: Any, **kwargs: Any) -> Any:
+        """Also publish the tick (time and count) for /api/health/ details and /metrics."""
+        result = super().tick(*args, **kwargs)
+        if is_redis_url(self.app.conf.broker_url):
+            try:
+                Telemetry(self.app).record_beat_tick()
+            except redis.RedisError as exc:
+                logger.warning("beat: could not publish the tick: %s", exc)
+        return result

@@ -6,7 +6,7 @@ import os
 
 from celery import Celery, signals
 
-from botsmith import broker  # noqa: F401 - registers the restart-safe Redis transport
+from botsmith import broker, instrumentation  # noqa: F401 - broker registers the restart-safe Redis transport
 from botsmith.db import check_worker_connections, label_beat, label_worker_child, label_worker_main
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "botsmith.settings")
@@ -24,6 +24,7 @@ signals.celeryd_init.connect(label_worker_main, weak=False)
 signals.worker_process_init.connect(label_worker_child, weak=False)
 signals.beat_init.connect(label_beat, weak=False)
 signals.task_prerun.connect(check_worker_connections, weak=False)
+instrumentation.install(app)
 
 
 @app.task(name="botsmith.ping", ignore_result=False)

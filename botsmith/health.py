@@ -1,18 +1,28 @@
-"""Reachability checks of the database, the broker and the workers, for /api/health/."""
+"""Readiness checks of the database, the broker and the workers for /api/health/, all with short timeouts.
+
+Workers are judged from the heartbeat they publish themselves (``botsmith.instrumentation``): one
+ZCOUNT on the broker's Redis, so a probe costs two round trips whether workers are up or not.
+"""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
+import redis
 from django.conf import settings
 from django.db import connection
 
 from sources.extractors.ocr import installed_languages
 
 from .celery import app
+from .telemetry import Telemetry, is_redis_url
 
 logger = logging.getLogger(__name__)
+
+# Only for the embedded file-system broker of `make run` (no Redis to hold heartbeats).
+FALLBACK_PING_TIMEOUT = 0.5
 
 
 @dataclass(frozen=True)
@@ -32,27 +42,65 @@ def check_database() -> Check:
     return Check(True, connection.vendor)
 
 
-def check_broker(timeout: float = 2.0) -> Check:
+def check_broker_and_workers() -> tuple[Check, Check]:
+    """The broker answers, and at least one worker beat within ``WORKER_HEARTBEAT_TTL_SECONDS``."""
+    if not is_redis_url(app.conf.broker_url):
+        return _check_without_redis()
+    try:
+        live = Telemetry(app).count_live_workers(settings.WORKER_HEARTBEAT_TTL_SECONDS)
+    except redis.RedisError as exc:
+        logger.warning("health: broker unreachable: %s", exc)
+        return Check(False, f"unreachable: {type(exc).__name__}"), Check(False, "broker unreachable")
+    broker = Check(True, "redis")
+    if not live:
+        return broker, Check(False, "no worker heartbeat")
+    return broker, Check(True, f"{live} worker(s)")
+
+
+def _check_without_redis() -> tuple[Check, Check]:
     try:
         with app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=timeout)
-            transport = conn.transport_cls
+            conn.ensure_connection(max_retries=1, timeout=1.0)
     except Exception as exc:
-        logger.warning("health: broker unreachable: %s", exc)
-        return Check(False, f"unreachable: {type(exc).__name__}")
-    return Check(True, str(transport))
-
-
-def check_workers(timeout: float = 1.5) -> Check:
+        return Check(False, f"unreachable: {type(exc).__name__}"), Check(False, "broker unreachable")
     try:
-        replies = app.control.ping(timeout=timeout) or []
+        replies = app.control.ping(timeout=FALLBACK_PING_TIMEOUT) or []
     except Exception as exc:
-        logger.warning("health: worker ping failed: %s", exc)
-        return Check(False, f"ping failed: {type(exc).__name__}")
+        return Check(True, "filesystem"), Check(False, f"ping failed: {type(exc).__name__}")
     names = sorted(name for reply in replies for name in reply)
-    if not names:
-        return Check(False, "no worker answered")
-    return Check(True, f"{len(names)} worker(s): {', '.join(names)}")
+    return Check(True, "filesystem"), Check(bool(names), f"{len(names)} worker(s)" if names else "no worker answered")
+
+
+def queue_names() -> list[str]:
+    return [queue.name for queue in app.conf.task_queues or []] or [app.conf.task_default_queue]
+
+
+def details() -> dict[str, Any]:
+    """Queue depths and ages, workers and their queues, beat's last tick: for staff and token holders."""
+    if not is_redis_url(app.conf.broker_url):
+        return {}
+    try:
+        snap = Telemetry(app).snapshot(queue_names())
+    except redis.RedisError as exc:
+        return {"error": f"broker unreachable: {type(exc).__name__}"}
+    live = snap.live_workers(settings.WORKER_HEARTBEAT_TTL_SECONDS)
+    return {
+        "workers": [
+            {"name": w.name, "queues": w.queues, "last_beat_seconds_ago": round(snap.now - w.last_beat, 3)}
+            for w in live
+        ],
+        "queues": {
+            name: {
+                "depth": state.depth,
+                "oldest_message_age_seconds": round(snap.oldest_age(name), 3),
+                "workers": sum(1 for w in live if name in w.queues),
+            }
+            for name, state in snap.queues.items()
+        },
+        "beat": {
+            "last_tick_seconds_ago": round(snap.now - snap.beat_last_tick, 3) if snap.beat_last_tick else None,
+        },
+    }
 
 
 def check_ocr() -> Check:

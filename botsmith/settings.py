@@ -171,7 +171,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": env.int("API_PAGE_SIZE", default=50),
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_RATES": {"uploads": env("UPLOAD_THROTTLE_RATE", default="60/min")},
+    "DEFAULT_THROTTLE_RATES": {
+        "uploads": env("UPLOAD_THROTTLE_RATE", default="60/min"),
+        "health": env("HEALTH_THROTTLE_RATE", default="120/min"),
+        "metrics": env("METRICS_THROTTLE_RATE", default="60/min"),
+    },
     "EXCEPTION_HANDLER": "botsmith.api_errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
@@ -252,6 +256,24 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     )
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
+# --- Cache ------------------------------------------------------------------------------------
+# Throttle counters live here: on Redis they are shared by every web process and host, so a limit
+# is global. Defaults to the broker's Redis when there is one; the process-local memory cache otherwise.
+_redis_schemes = ("redis://", "rediss://", "unix://")
+CACHE_URL = env("CACHE_URL", default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(_redis_schemes) else "locmemcache://")
+if CACHE_URL.startswith(_redis_schemes):
+    CACHES = {
+        "default": {
+            # RedisCache whose clear() deletes only its own keys (never FLUSHDB) and that fails open.
+            "BACKEND": "botsmith.cache.PrefixedRedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="botsmith:cache"),
+            "OPTIONS": {"socket_timeout": 1.0, "socket_connect_timeout": 1.0},
+        }
+    }
+else:
+    CACHES = {"default": env.cache_url_config(CACHE_URL)}
+
 # --- BotSmith limits --------------------------------------------------------------------------
 MAX_UPLOAD_SIZE = env.int("MAX_UPLOAD_SIZE", default=50 * 1024 * 1024)
 DEFAULT_CHUNK_SIZE = env.int("DEFAULT_CHUNK_SIZE", default=1000)
@@ -273,6 +295,8 @@ OCR_DPI = env.int("OCR_DPI", default=300)
 OCR_WORKERS = env.int("OCR_WORKERS", default=0)  # engine processes per document; 0 = one per core
 MAX_IMAGE_PIXELS = env.int("MAX_IMAGE_PIXELS", default=60_000_000)
 PROCESSING_MAX_ATTEMPTS = env.int("PROCESSING_MAX_ATTEMPTS", default=3)
+# Fair queues: sources of one chatbot in the broker or running at once; the rest wait `queued`. 0: no cap.
+MAX_SOURCES_IN_FLIGHT_PER_CHATBOT = env.int("MAX_SOURCES_IN_FLIGHT_PER_CHATBOT", default=4)
 HEARTBEAT_INTERVAL_SECONDS = env.float("HEARTBEAT_INTERVAL_SECONDS", default=10.0)
 STUCK_PROCESSING_AFTER_SECONDS = env.int("STUCK_PROCESSING_AFTER_SECONDS", default=5 * 60)
 STUCK_PENDING_AFTER_SECONDS = env.int("STUCK_PENDING_AFTER_SECONDS", default=30 * 60)
@@ -314,6 +338,19 @@ EMBEDDINGS_CLAIM_STALE_SECONDS = env.int("EMBEDDINGS_CLAIM_STALE_SECONDS", defau
 EMBEDDINGS_RETRY_FAILED_AFTER_SECONDS = env.int("EMBEDDINGS_RETRY_FAILED_AFTER_SECONDS", default=3600)
 EMBEDDINGS_SYNC_BATCH = env.int("EMBEDDINGS_SYNC_BATCH", default=500)
 
+# --- Operating: health, metrics, logs ----------------------------------------------------------
+# Workers publish a heartbeat to the broker's Redis; readiness counts those seen within the TTL.
+WORKER_HEARTBEAT_INTERVAL_SECONDS = env.float("WORKER_HEARTBEAT_INTERVAL_SECONDS", default=5.0)
+WORKER_HEARTBEAT_TTL_SECONDS = env.float("WORKER_HEARTBEAT_TTL_SECONDS", default=20.0)
+# Bearer token for /api/health/ details and /metrics; empty disables token access.
+MONITORING_TOKEN = env("MONITORING_TOKEN", default="")
+# /metrics also answers without a token to these networks (REMOTE_ADDR, not forwarded headers). Empty by
+# default: behind a reverse proxy on the same host every request comes from 127.0.0.1.
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=[])
+LOG_FORMAT = env("LOG_FORMAT", default="plain")  # "plain" or "json" (one JSON object per line)
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be 'plain' or 'json', not {LOG_FORMAT!r}")
+
 # --- E-mail -----------------------------------------------------------------------------------
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="BotSmith <noreply@localhost>")
@@ -322,8 +359,14 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="BotSmith <noreply@localh
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "botsmith.logs.JsonFormatter"},
+    },
+    "filters": {"task_context": {"()": "botsmith.logs.ContextFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["task_context"]},
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

@@ -53,7 +53,7 @@ class TaskStatusView(APIView):
         if obj is None:
             raise Http404
         result = AsyncResult(task_id, app=app)
-        state = result.state
+        state = stored = result.state
         final = _FINAL_FROM_STATUS.get(obj["status"])
         if final and state in ("PENDING", "STARTED", "RETRY"):
             state = final  # the stored result expired, or the run ended without one
@@ -61,7 +61,10 @@ class TaskStatusView(APIView):
             state = "PROGRESS"
         body: dict[str, Any] = {"task_id": task_id, "status": state, obj["kind"]: obj["id"]}
         if state == "SUCCESS":
-            body["result"] = result.result if isinstance(result.result, dict) else obj["result"]
+            # Between the row's commit and the stored result, the backend still holds STARTED's meta
+            # (pid, hostname): only a stored SUCCESS is the task's own result.
+            stored_result = result.result if stored == "SUCCESS" else None
+            body["result"] = stored_result if isinstance(stored_result, dict) else obj["result"]
         if state == "FAILURE":
             body["error"] = obj["error"] or {"code": "failed", "message": str(result.result)}
         if state in ("PROGRESS", "STARTED", "PENDING") and obj["progress"]:

@@ -24,6 +24,7 @@ class Source(models.Model):
         WEBSITE = "website", "Website"
 
     class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
         PENDING = "pending", "Pending"
         PROCESSING = "processing", "Processing"
         COMPLETED = "completed", "Completed"
@@ -36,7 +37,7 @@ class Source(models.Model):
         WEEKLY = "weekly", "Weekly"
         CRONTAB = "crontab", "Custom crontab"
 
-    ACTIVE_STATUSES = (Status.PENDING, Status.PROCESSING)
+    ACTIVE_STATUSES = (Status.QUEUED, Status.PENDING, Status.PROCESSING)
     FINISHED_STATUSES = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
 
     chatbot = models.ForeignKey(Chatbot, on_delete=models.CASCADE, related_name="sources")

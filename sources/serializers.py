@@ -9,6 +9,7 @@ from rest_framework import serializers
 
 from sources import selectors
 from sources.models import Chunk, Source
+from sources.services import fairness
 
 
 class UploadSerializer(serializers.Serializer):
@@ -30,18 +31,25 @@ class SourceSerializer(serializers.ModelSerializer):
     chatbot = serializers.IntegerField(source="chatbot_id", read_only=True)
     eta_seconds = serializers.SerializerMethodField()
     text_coverage = serializers.SerializerMethodField()
+    queue_position = serializers.SerializerMethodField(
+        help_text="While queued: 1 for the chatbot's next source to start, 2 for the one after, ..."
+    )
 
     class Meta:
         model = Source
         fields = [
             "id", "chatbot", "kind", "name", "url", "file_kind", "content_type", "size_bytes", "status",
-            "progress", "stage", "error_code", "error_message", "notices", "chunk_count", "char_count",
+            "queue_position", "progress", "stage", "error_code", "error_message", "notices", "chunk_count",
+            "char_count",
             "units_total", "units_done", "unit_name", "sheet_count", "text_coverage", "eta_seconds",
             "chunk_size", "chunk_overlap", "ocr", "engine", "crawl_options", "crawl_report", "refresh", "task_id",
             "index_status", "embedded_count", "index_model", "index_message",
             "created_at", "started_at", "finished_at", "updated_at",
         ]
         read_only_fields = fields
+
+    def get_queue_position(self, obj: Source) -> int | None:
+        return fairness.queue_position(obj)
 
     def get_eta_seconds(self, obj: Source) -> float | None:
         return selectors.eta_seconds(obj)

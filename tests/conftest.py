@@ -21,6 +21,8 @@ from tests.worker import WorkerProcess, database_url_for_tests
 # One broker key prefix per test run: queues of this run are invisible to any other worker
 # (a developer's `make run`, another test run) sharing the same Redis database.
 BROKER_KEY_PREFIX = f"botsmith-test-{uuid.uuid4().hex[:10]}:"
+# The shared Redis cache gets a key prefix under the broker's, so pytest_unconfigure drops both.
+CACHE_KEY_PREFIX = f"{BROKER_KEY_PREFIX}cache"
 _TMP_ROOT = Path(tempfile.mkdtemp(prefix="botsmith-tests-"))
 WORKER_QUEUES = [queue.name for queue in settings.CELERY_TASK_QUEUES]
 MEDIA_ROOT = _TMP_ROOT / "media"
@@ -28,7 +30,10 @@ MEDIA_ROOT = _TMP_ROOT / "media"
 
 def pytest_configure(config: pytest.Config) -> None:
     MEDIA_ROOT.mkdir(parents=True, exist_ok=True)
-    override_settings(MEDIA_ROOT=str(MEDIA_ROOT)).enable()
+    caches = {name: {**options} for name, options in settings.CACHES.items()}
+    if caches["default"]["BACKEND"] == "botsmith.cache.PrefixedRedisCache":
+        caches["default"]["KEY_PREFIX"] = CACHE_KEY_PREFIX
+    override_settings(MEDIA_ROOT=str(MEDIA_ROOT), CACHES=caches).enable()
     options = dict(celery_app.conf.broker_transport_options or {})
     options["global_keyprefix"] = BROKER_KEY_PREFIX
     celery_app.conf.broker_transport_options = options
@@ -65,12 +70,14 @@ def worker_env(django_db_setup: None, django_db_blocker, redis_available: None) 
         {
             "DATABASE_URL": database_url,
             "CELERY_BROKER_KEY_PREFIX": BROKER_KEY_PREFIX,
+            "CACHE_KEY_PREFIX": CACHE_KEY_PREFIX,
             "MEDIA_ROOT": str(MEDIA_ROOT),
             "SECRET_KEY": settings.SECRET_KEY,
             "DEBUG": "false",
             "SCRAPER_ALLOW_PRIVATE_NETWORKS": "true",
             "SCRAPER_DELAY_SECONDS": "0",
             "HEARTBEAT_INTERVAL_SECONDS": "0.2",
+            "WORKER_HEARTBEAT_INTERVAL_SECONDS": "0.5",
             "PYTHONUNBUFFERED": "1",
         }
     )

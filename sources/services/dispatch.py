@@ -14,6 +14,7 @@ from django.db import transaction
 from botsmith.celery import app
 from botsmith.errors import ErrorCode, ProcessingError
 from sources.models import Source
+from sources.services import fairness
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def task_name_for(source: Source) -> str:
 def prepare_run(source: Source) -> str:
     """Reset a source for a new run and give it a fresh task id (caller saves)."""
     source.task_id = str(uuid.uuid4())
-    source.status = Source.Status.PENDING
+    source.status = Source.Status.QUEUED  # publish() admits it when its chatbot has a free slot
     source.progress = 0
     source.stage = "Queued"
     source.attempts = 0
@@ -47,7 +48,46 @@ def prepare_run(source: Source) -> str:
 
 
 def publish(source: Source) -> None:
-    """Send the task now (call after the source row is committed). Raises BrokerUnavailable."""
+    """Admit the chatbot's queued sources into its free slots and send them (call after the source row
+    is committed); ``source`` stays ``queued`` when its chatbot has none free. Raises BrokerUnavailable
+    when ``source`` itself could not be sent."""
+    failure: BrokerUnavailable | None = None
+    admitted_ids = set()
+    for admitted in fairness.take(source.chatbot_id):
+        admitted_ids.add(admitted.pk)
+        try:
+            _send(admitted)
+        except BrokerUnavailable as exc:
+            fairness.put_back(admitted)
+            if admitted.pk == source.pk:
+                failure = exc
+    if source.pk not in admitted_ids:
+        # Admitted by an earlier call of the same batch (pending, perhaps already running), or still queued.
+        current = Source.objects.filter(pk=source.pk).values_list("status", flat=True).first()
+        if current in fairness.IN_FLIGHT:
+            source.status = Source.Status.PENDING
+        elif current is not None:
+            source.status = current
+    elif failure is None:
+        source.status = Source.Status.PENDING
+    if failure is not None:
+        raise failure
+
+
+def release_queued(chatbot_id: int | None = None) -> int:
+    """Fill free slots with queued sources: of one chatbot, or of every waiting chatbot in turn."""
+    sent = 0
+    for bot in [chatbot_id] if chatbot_id is not None else fairness.chatbots_waiting():
+        for admitted in fairness.take(bot):
+            try:
+                _send(admitted)
+                sent += 1
+            except BrokerUnavailable:
+                fairness.put_back(admitted)
+    return sent
+
+
+def _send(source: Source) -> None:
     try:
         app.send_task(
             task_name_for(source), kwargs={"source_id": source.pk}, task_id=source.task_id,

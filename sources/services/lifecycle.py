@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from botsmith.errors import ErrorCode, ProcessingError
 from sources.models import Source
-from sources.services import chunk_store
+from sources.services import chunk_store, dispatch
 from sources.services.notify import notify_source_finished
 from sources.signals import chunks_activated
 
@@ -215,6 +215,9 @@ def finish_source(source: Source, status: str, *, stage: str) -> None:
     source.cancel_requested = False
     source.save()
     transaction.on_commit(lambda: notify_source_finished(source.pk))
+    # The finished run frees a slot of its chatbot: start its next queued source. Robust: a failed
+    # release must not fail a finished run; the reaper's sweep fills the slot later.
+    transaction.on_commit(lambda: dispatch.release_queued(source.chatbot_id), robust=True)
 
 
 def caused_by(exc: BaseException, types: tuple[type[BaseException], ...]) -> bool:

@@ -11,6 +11,7 @@ from django_celery_beat.models import PeriodicTask
 from botsmith.celery import app
 from botsmith.errors import ErrorCode, ProcessingError
 from sources.models import Source
+from sources.services import dispatch
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +22,7 @@ def request_cancel(source: Source) -> Source:
         source = Source.objects.select_for_update().get(pk=source.pk)
         if source.is_finished:
             raise ProcessingError(ErrorCode.INVALID_ARGUMENT, f"This source has already {source.status}.")
-        if source.status == Source.Status.PENDING:
+        if source.status in (Source.Status.QUEUED, Source.Status.PENDING):
             source.status = Source.Status.CANCELLED
             source.stage = "Cancelled"
             source.finished_at = timezone.now()
@@ -29,6 +30,8 @@ def request_cancel(source: Source) -> Source:
             source.cancel_requested = True
             source.stage = "Cancelling"
         source.save()
+        if source.is_finished:
+            transaction.on_commit(lambda: dispatch.release_queued(source.chatbot_id), robust=True)
     if source.task_id:
         # Not terminate=True: killing a pool child mid-write is what the cancel flag avoids.
         app.control.revoke(source.task_id)
@@ -41,10 +44,12 @@ def delete_source(source: Source) -> None:
         app.control.revoke(source.task_id)
     name = source.file.name
     storage = source.file.storage
+    chatbot_id = source.chatbot_id
     with transaction.atomic():
         if source.periodic_task_id:
             PeriodicTask.objects.filter(pk=source.periodic_task_id).delete()
         source.delete()
+        transaction.on_commit(lambda: dispatch.release_queued(chatbot_id), robust=True)
         if name:
             transaction.on_commit(lambda: _delete_file(storage, name))
 

@@ -27,7 +27,7 @@ BATCH = 500
 
 
 def reap_stuck_sources() -> dict[str, int]:
-    """Requeue while attempts remain, else fail with a clear message. Returns counts.
+    """Requeue while attempts remain, else fail with a clear message; then fill free slots. Returns counts.
 
     Stuck: ``processing`` without a fresh heartbeat; ``pending`` for ``STUCK_PENDING_AFTER_SECONDS``
     (a very long queue, or a broker that cannot tell); or ``pending`` for
@@ -58,6 +58,10 @@ def reap_stuck_sources() -> dict[str, int]:
         outcome = _reap_one(candidate, dead_before=dead_before, waiting_before=waiting_before, lost=lost)
         if outcome:
             counts[outcome] += 1
+    # Fair queues: fill slots freed above, or left free by a crash between admission and sending.
+    released = dispatch.release_queued()
+    if released:
+        logger.info("reaper: released %s queued source(s)", released)
     return counts
 
 

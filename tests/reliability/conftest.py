@@ -163,6 +163,7 @@ def file_source() -> Callable[..., Source]:
         source = Source(chatbot=chatbot, kind=Source.Kind.FILE, name=name, original_filename=name,
                         file_kind=name.rsplit(".", 1)[-1], size_bytes=len(data), **fields)
         dispatch.prepare_run(source)
+        source.status = Source.Status.PENDING  # admitted to a free slot (fair queues), as publish() leaves it
         source.file.save(name, ContentFile(data), save=False)
         source.save()
         return source
