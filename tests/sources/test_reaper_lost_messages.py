@@ -33,12 +33,17 @@ def broker_app(monkeypatch):
     app.close()
 
 
-def _pending(chatbot, minutes_ago: float) -> Source:
+def _pending(chatbot, minutes_ago: float, *, publish: bool = False) -> Source:
+    """A source admitted to a slot (``pending``) ``minutes_ago``; published to the broker or not."""
     source = Source(chatbot=chatbot, kind="file", name="a.txt", original_filename="a.txt", file_kind="txt")
     dispatch.prepare_run(source)
     source.file.save("a.txt", ContentFile(b"hello " * 50), save=False)
     source.save()
-    Source.objects.filter(pk=source.pk).update(updated_at=timezone.now() - timedelta(minutes=minutes_ago))
+    if publish:
+        dispatch.publish(source)  # admits it (fair queues) and sends its message
+    Source.objects.filter(pk=source.pk).update(
+        status=Source.Status.PENDING, updated_at=timezone.now() - timedelta(minutes=minutes_ago)
+    )
     source.refresh_from_db()
     return source
 
@@ -48,8 +53,7 @@ def test_lost_message_is_requeued_within_minutes_and_a_queued_one_is_left_alone(
 ):
     settings.LOST_PENDING_AFTER_SECONDS = 120
     settings.STUCK_PENDING_AFTER_SECONDS = 30 * 60
-    waiting = _pending(chatbot, minutes_ago=5)
-    dispatch.publish(waiting)  # its message sits in the queue, behind a long backlog
+    waiting = _pending(chatbot, minutes_ago=5, publish=True)  # its message sits in the queue, behind a backlog
     lost = _pending(chatbot, minutes_ago=5)  # committed, but its message never reached the broker
     fresh = _pending(chatbot, minutes_ago=0.5)  # maybe between commit and publish: within the grace
     lost_task_id = lost.task_id
@@ -77,9 +81,7 @@ def test_a_source_pending_past_the_long_window_is_requeued_even_if_queued(
     chatbot, broker_app, settings, django_capture_on_commit_callbacks
 ):
     settings.STUCK_PENDING_AFTER_SECONDS = 30 * 60
-    stuck = _pending(chatbot, minutes_ago=45)
-    dispatch.publish(stuck)
-    Source.objects.filter(pk=stuck.pk).update(updated_at=timezone.now() - timedelta(minutes=45))
+    stuck = _pending(chatbot, minutes_ago=45, publish=True)
 
     with django_capture_on_commit_callbacks(execute=True):
         counts = reap_stuck_sources()
