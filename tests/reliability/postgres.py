@@ -254,6 +254,28 @@ class DevServer:
             return "(no log)"
 
 
+def wait_until_finished(ids: list[int], describe, *, stall: float = 90.0, cap: float = 900.0) -> None:
+    """Wait for every source to leave pending/processing. Fails when nothing finished for ``stall``
+    seconds (work stopped: the failure this guards against), not after a fixed time, so a slow,
+    loaded machine is not mistaken for lost work; ``cap`` only stops a test that never ends."""
+    from sources.models import Source
+
+    started = last_progress = time.monotonic()
+    active = len(ids)
+    while active:
+        now_active = Source.objects.filter(pk__in=ids, status__in=Source.ACTIVE_STATUSES).count()
+        now = time.monotonic()
+        if now_active < active:
+            active, last_progress = now_active, now
+        if active and (now - last_progress > stall or now - started > cap):
+            rows = list(Source.objects.filter(pk__in=ids, status__in=Source.ACTIVE_STATUSES)
+                        .values_list("pk", "status", "stage", "attempts")[:10])
+            pytest.fail(f"{active} sources still active, none finished for {now - last_progress:.0f}s: "
+                        f"{rows}\n{describe()}")
+        if active:
+            time.sleep(0.25)
+
+
 @pytest.fixture
 def limited_role() -> Iterator[Callable[[int], LimitedRole]]:
     """Factory ``limited_role(limit)``: roles are dropped (their sessions ended) at teardown."""

@@ -10,7 +10,6 @@ server answered "too many clients" as HTTP 500.
 from __future__ import annotations
 
 import os
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -21,7 +20,7 @@ from rest_framework.authtoken.models import Token
 from sources.models import Chunk, Source
 from tests.conftest import MEDIA_ROOT
 from tests.factories import ChatbotFactory, UserFactory
-from tests.reliability.postgres import ConnectionSampler, DevServer, requires_postgres
+from tests.reliability.postgres import ConnectionSampler, DevServer, requires_postgres, wait_until_finished
 
 pytestmark = [
     pytest.mark.reliability, pytest.mark.integration, pytest.mark.django_db(transaction=True), requires_postgres,
@@ -70,12 +69,7 @@ def test_concurrent_uploads_within_a_connection_limit_complete_exactly_once(
         with ConnectionSampler(role.name) as sampler, ThreadPoolExecutor(CLIENTS) as pool:
             results = [a for answers in pool.map(lambda c: run_client(*c), clients) for a in answers]
             source_ids = [body["sources"][0]["source_id"] for code, body in results if code == 202]
-            deadline = time.monotonic() + 150
-            while Source.objects.filter(pk__in=source_ids, status__in=Source.ACTIVE_STATUSES).exists():
-                assert time.monotonic() < deadline, (
-                    f"{Source.objects.filter(pk__in=source_ids, status__in=Source.ACTIVE_STATUSES).count()} "
-                    f"still active\n{worker.log_tail()}")
-                time.sleep(0.25)
+            wait_until_finished(source_ids, worker.log_tail)
     finally:
         server.stop()
 

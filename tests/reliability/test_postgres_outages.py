@@ -18,7 +18,7 @@ from django.db import OperationalError
 from botsmith.errors import ErrorCode
 from botsmith.results import RetryingDatabaseBackend
 from sources.models import Source
-from tests.reliability.postgres import requires_postgres
+from tests.reliability.postgres import requires_postgres, wait_until_finished
 
 pytestmark = [pytest.mark.reliability]
 
@@ -27,16 +27,6 @@ DOCUMENTS = 12
 
 def _text(index: int) -> bytes:
     return ("\n\n".join(f"Paragraph {p} of document {index}: " + "words " * 80 for p in range(8))).encode()
-
-
-def _finished_or_report(ids: list[int], worker) -> None:
-    deadline = time.monotonic() + 150
-    while Source.objects.filter(pk__in=ids, status__in=Source.ACTIVE_STATUSES).exists():
-        if time.monotonic() > deadline:
-            rows = list(Source.objects.filter(pk__in=ids, status__in=Source.ACTIVE_STATUSES)
-                        .values_list("pk", "status", "stage", "attempts"))
-            pytest.fail(f"still active after the outages: {rows}\n{worker.log_tail(80)}")
-        time.sleep(0.25)
 
 
 @pytest.mark.integration
@@ -67,7 +57,7 @@ def test_database_outages_while_tasks_start_and_finish_lose_no_source(
         time.sleep(1.0)
         pg_proxy.restore()
 
-    _finished_or_report(ids, worker)
+    wait_until_finished(ids, lambda: worker.log_tail(80))
 
     finished = list(Source.objects.filter(pk__in=ids))
     outcomes = {(s.status, s.error_code) for s in finished}
