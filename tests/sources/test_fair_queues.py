@@ -102,12 +102,13 @@ def test_the_reaper_releases_sources_a_crash_left_queued(api_client, chatbot, se
 @pytest.mark.django_db(transaction=True)
 def test_one_chatbots_burst_does_not_starve_another(api_client, chatbot, user, celery_worker, settings):
     cap = settings.MAX_SOURCES_IN_FLIGHT_PER_CHATBOT  # the worker runs with the same default
-    a_ids = _upload_many(api_client, chatbot, 20) + _upload_many(api_client, chatbot, 10, first=20)
+    # The proof: 300 documents of chatbot A waiting (20 per upload request, the form's limit).
+    a_ids = [source_id for first in range(0, 300, 20) for source_id in _upload_many(api_client, chatbot, 20, first)]
     other = ChatbotFactory(owner=user)
 
     (b_id,) = _upload_many(api_client, other, 1)
     b = wait_for_source(b_id, timeout=60)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 900
     while Source.objects.filter(pk__in=a_ids, status__in=Source.ACTIVE_STATUSES).exists():
         assert time.monotonic() < deadline, _statuses(a_ids)
         time.sleep(0.2)
@@ -117,6 +118,6 @@ def test_one_chatbots_burst_does_not_starve_another(api_client, chatbot, user, c
     # Only the sources already in flight when B arrived could start before it.
     started_between = [s for s in a if b.created_at < s.started_at < b.started_at]
     assert len(started_between) <= cap, [(s.pk, s.started_at) for s in started_between]
-    assert len(set(a_ids)) == len(a) == 30
+    assert len(set(a_ids)) == len(a) == 300
     assert [s.status for s in a] == ["completed"] * len(a_ids)
     assert all(s.attempts == 1 for s in a), [(s.pk, s.attempts) for s in a]
