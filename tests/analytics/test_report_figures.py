@@ -69,7 +69,7 @@ def test_known_dataset(dataset):
     assert data["hourly"] == hourly
     assert data["busiest_hour"] == 9
     assert data["knowledge_base"] == {
-        "sources": {"pending": 0, "processing": 0, "completed": 2, "failed": 1, "cancelled": 0},
+        "sources": {"queued": 0, "pending": 0, "processing": 0, "completed": 2, "failed": 1, "cancelled": 0},
         "sources_total": 3, "chunks": 3, "characters": 60,
     }
 

@@ -28,9 +28,10 @@ def admin_client(client):
 
 @pytest.fixture
 def published(monkeypatch) -> list[int]:
-    """Reprocess goes through ``dispatch.start_reprocess``; only the broker hand-off is recorded instead."""
+    """Reprocess goes through ``dispatch.start_reprocess`` and the fair-queue admission; only the broker
+    hand-off itself is recorded instead of sent."""
     sent: list[int] = []
-    monkeypatch.setattr(dispatch, "publish", lambda source: sent.append(source.pk))
+    monkeypatch.setattr(dispatch, "_send", lambda source: sent.append(source.pk))
     return sent
 
 
