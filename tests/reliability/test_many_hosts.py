@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sys
 import time
 import uuid
@@ -65,6 +66,9 @@ class Cluster:
 
 def _require_capability() -> None:
     problem = missing_capability()
+    for tool in ("socat", "redis-server"):
+        if not problem and shutil.which(tool) is None:
+            problem = f"`{tool}` is not installed (.ci/run installs it)"
     if problem:
         if os.environ.get("CI"):
             pytest.fail(f"the many-hosts test must run in CI: {problem}")
