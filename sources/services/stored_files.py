@@ -7,6 +7,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from typing import IO
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.files.storage import Storage, default_storage
 from storages.backends.s3 import S3Storage
@@ -18,6 +19,23 @@ COPY_CHUNK_BYTES = 1024 * 1024
 MISSING_MESSAGE = "The uploaded file is missing from storage; please upload it again."
 
 
+class StorageUnavailable(OSError):
+    """The object store did not answer or refused: an OSError, so tasks retry it like a disk hiccup."""
+
+
+@contextlib.contextmanager
+def storage_errors() -> Iterator[None]:
+    """Turn S3 client errors (no connection, time-out, 5xx, access denied) into ``StorageUnavailable``.
+
+    botocore's exceptions are not OSErrors, so without this a storage outage would escape every
+    ``except OSError`` (task retries, best-effort deletes) and surface as a bug.
+    """
+    try:
+        yield
+    except (BotoCoreError, ClientError) as exc:
+        raise StorageUnavailable(f"object storage error: {exc}") from exc
+
+
 @contextlib.contextmanager
 def local_copy(name: str, storage: Storage | None = None) -> Iterator[str]:
     """A local path for the stored file: the storage's own path, or a streamed temporary copy.
@@ -27,7 +45,9 @@ def local_copy(name: str, storage: Storage | None = None) -> Iterator[str]:
     buffer, in memory up to ``AWS_S3_MAX_MEMORY_SIZE``), other storages through ``open()``.
     """
     storage = storage or default_storage
-    if not name or not storage.exists(name):
+    with storage_errors():
+        found = bool(name) and storage.exists(name)
+    if not found:
         raise ProcessingError(ErrorCode.INTERNAL, MISSING_MESSAGE)
     try:
         yield storage.path(name)
@@ -35,7 +55,8 @@ def local_copy(name: str, storage: Storage | None = None) -> Iterator[str]:
     except NotImplementedError:
         pass
     with tempfile.NamedTemporaryFile(suffix=".upload", dir=settings.FILE_UPLOAD_TEMP_DIR) as tmp:
-        copy_to(storage, name, tmp)
+        with storage_errors():
+            copy_to(storage, name, tmp)
         tmp.flush()
         yield tmp.name
 

@@ -212,3 +212,39 @@ def _content(data: bytes):
     from django.core.files.base import ContentFile
 
     return ContentFile(data)
+
+
+def _dead_s3_options() -> dict:
+    """An S3 endpoint with nothing listening: every call fails at once, as during an outage."""
+    from botocore.config import Config
+
+    from tests.fixtures.s3 import free_ports
+
+    return {
+        "bucket_name": "nowhere", "endpoint_url": f"http://127.0.0.1:{free_ports(1)[0]}", "access_key": "x",
+        "secret_key": "y", "region_name": "us-east-1",
+        "client_config": Config(s3={"addressing_style": "path"}, connect_timeout=1, retries={"max_attempts": 1}),
+    }
+
+
+def test_an_upload_while_the_bucket_is_unreachable_answers_503_and_saves_nothing(api_client, chatbot, settings):
+    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "storages.backends.s3.S3Storage",
+                                                          "OPTIONS": _dead_s3_options()}}
+    from tests.sources.helpers_sources import upload
+
+    response = upload(api_client, chatbot.pk, ("notes.txt", b"Some notes worth keeping." * 20))
+
+    assert response.status_code == 503, response.data
+    assert response.data["error_code"] == "storage_unavailable" and response["Retry-After"]
+    assert not Source.objects.filter(chatbot=chatbot).exists()
+
+
+def test_a_worker_copy_during_an_outage_is_a_retryable_os_error():
+    from sources.services.stored_files import StorageUnavailable
+
+    with pytest.raises(StorageUnavailable) as caught, local_copy("sources/1/a.pdf", storage=S3Storage(
+            **_dead_s3_options())):
+        pass
+
+    # sources.tasks retries OSErrors with backoff; a ProcessingError would have failed the source for good.
+    assert isinstance(caught.value, OSError)
