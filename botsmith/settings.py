@@ -170,7 +170,7 @@ if AWS_STORAGE_BUCKET_NAME:
     AWS_QUERYSTRING_EXPIRE = 300
     AWS_S3_FILE_OVERWRITE = False  # names are random already; never replace another upload's object
     # storage.open() buffers a whole object; past this size the buffer is a temp file, not memory.
-    # (The worker does not use it: sources.services.storage_files streams the object to disk.)
+    # (The worker does not use it: sources.services.stored_files streams the object to disk.)
     AWS_S3_MAX_MEMORY_SIZE = env.int("AWS_S3_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
     # A client config replaces django-storages' own, so it repeats the addressing style and signature.
     AWS_S3_CLIENT_CONFIG = _BotoConfig(

@@ -77,7 +77,13 @@ def copy_to(storage: Storage, name: str, out: IO[bytes]) -> int:
 def _chunks(storage: Storage, name: str) -> Iterable[bytes]:
     if isinstance(storage, S3Storage):
         key = safe_join(storage.location, clean_name(name))
-        body = storage.connection.meta.client.get_object(Bucket=storage.bucket_name, Key=key)["Body"]
+        try:
+            body = storage.connection.meta.client.get_object(Bucket=storage.bucket_name, Key=key)["Body"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                # Deleted since exists() answered (the source was deleted meanwhile): nothing to retry.
+                raise ProcessingError(ErrorCode.INTERNAL, MISSING_MESSAGE) from exc
+            raise
         try:
             yield from body.iter_chunks(COPY_CHUNK_BYTES)
         finally:

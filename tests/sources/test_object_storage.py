@@ -248,3 +248,12 @@ def test_a_worker_copy_during_an_outage_is_a_retryable_os_error():
 
     # sources.tasks retries OSErrors with backoff; a ProcessingError would have failed the source for good.
     assert isinstance(caught.value, OSError)
+
+
+def test_an_object_deleted_after_the_existence_check_fails_as_missing_not_as_an_outage(s3_stack: S3Stack, tmp_path):
+    from sources.services.stored_files import copy_to
+
+    with pytest.raises(ProcessingError) as caught, open(tmp_path / "copy", "wb") as out:
+        copy_to(s3_stack.storage, f"sources/{uuid.uuid4().hex}.pdf", out)
+
+    assert caught.value.code == ErrorCode.INTERNAL and "missing from storage" in caught.value.message
