@@ -148,6 +148,38 @@ STORAGES = {
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = env.int("MAX_FILES_PER_UPLOAD", default=20)
 
+# Object storage (S3) ------------------------------------------------------------------------
+# Stored uploads go to an S3 bucket (AWS, SeaweedFS, MinIO, ...) when AWS_STORAGE_BUCKET_NAME is set,
+# so web and worker hosts share no filesystem. Names are django-storages' own settings. Objects stay
+# private: no ACL is sent (the bucket's default, private), and no view or admin page hands out URLs.
+AWS_STORAGE_BUCKET_NAME = env("AWS_STORAGE_BUCKET_NAME", default="")
+if AWS_STORAGE_BUCKET_NAME:
+    from botocore.config import Config as _BotoConfig
+
+    STORAGES["default"] = {"BACKEND": "storages.backends.s3.S3Storage"}
+    AWS_S3_ENDPOINT_URL = env("AWS_S3_ENDPOINT_URL", default="") or None  # empty: AWS itself
+    # Empty keys: boto3's own chain (instance role, AWS_PROFILE, ~/.aws) finds the credentials.
+    AWS_ACCESS_KEY_ID = env("AWS_ACCESS_KEY_ID", default="") or None
+    AWS_SECRET_ACCESS_KEY = env("AWS_SECRET_ACCESS_KEY", default="") or None
+    AWS_S3_REGION_NAME = env("AWS_S3_REGION_NAME", default="") or None
+    AWS_LOCATION = env("AWS_LOCATION", default="")  # key prefix inside the bucket, e.g. "botsmith/prod"
+    AWS_S3_ADDRESSING_STYLE = env("AWS_S3_ADDRESSING_STYLE", default="") or None  # "path" for most self-hosted
+    AWS_S3_SIGNATURE_VERSION = "s3v4"
+    AWS_DEFAULT_ACL = None
+    AWS_QUERYSTRING_AUTH = True  # a URL, should anything ever build one, is signed and expires
+    AWS_QUERYSTRING_EXPIRE = 300
+    AWS_S3_FILE_OVERWRITE = False  # names are random already; never replace another upload's object
+    # storage.open() buffers a whole object; past this size the buffer is a temp file, not memory.
+    # (The worker does not use it: sources.services.stored_files streams the object to disk.)
+    AWS_S3_MAX_MEMORY_SIZE = env.int("AWS_S3_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
+    # A client config replaces django-storages' own, so it repeats the addressing style and signature.
+    AWS_S3_CLIENT_CONFIG = _BotoConfig(
+        s3={"addressing_style": AWS_S3_ADDRESSING_STYLE}, signature_version=AWS_S3_SIGNATURE_VERSION,
+        connect_timeout=env.float("AWS_S3_CONNECT_TIMEOUT", default=5.0),
+        read_timeout=env.float("AWS_S3_READ_TIMEOUT", default=60.0),
+        retries={"max_attempts": env.int("AWS_S3_MAX_ATTEMPTS", default=5), "mode": "standard"},
+    )
+
 # --- Auth, i18n -------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

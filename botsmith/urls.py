@@ -1,7 +1,5 @@
 """Root URLs: the admin, the API and the Prometheus metrics."""
 
-from django.conf import settings
-from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 
@@ -15,5 +13,4 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("api/", include("botsmith.api")),
     path("metrics", MetricsView.as_view(), name="metrics"),
 ]
-if settings.DEBUG:
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+# No /media/ route, not even with DEBUG: uploaded files are private and never served as files.

@@ -25,8 +25,10 @@ CHUNKS_PER_PAGE = 20
 SEARCH_MAX_CHARS = 500
 
 SETTINGS_FIELDS = ("name", "chunk_size", "chunk_overlap", "crawl_options")
-ORIGIN_FIELDS = ("chatbot", "kind", "url", "file", "original_filename", "content_type", "file_kind", "size_bytes",
-                 "sha256", "refresh", "refresh_crontab", "periodic_task")
+# "stored_file", not "file": the admin would link the file (a /media/ or bucket URL); stored files
+# are private and leave the storage only as chunks through the API.
+ORIGIN_FIELDS = ("chatbot", "kind", "url", "stored_file", "original_filename", "content_type", "file_kind",
+                 "size_bytes", "sha256", "refresh", "refresh_crontab", "periodic_task")
 # Written only by the pipeline (and the retrieval app); shown collapsed for those who need them.
 INTERNAL_FIELDS = (
     "status", "progress", "stage", "error_code", "error_message", "notices", "units_total", "units_done",
@@ -65,6 +67,10 @@ class SourceAdmin(admin.ModelAdmin):
             ("Origin", {"fields": ORIGIN_FIELDS}),
             ("Internals", {"fields": INTERNAL_FIELDS, "classes": ("collapse",)}),
         ]
+
+    @admin.display(description="stored file")
+    def stored_file(self, obj: Source) -> str:
+        return obj.file.name or "-"
 
     @admin.display(description="chatbot", ordering="chatbot__name")
     def chatbot_link(self, obj: Source) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.db.models import QuerySet
@@ -19,13 +20,25 @@ from sources import selectors
 from sources.models import Chunk, Source
 from sources.serializers import ChunkSerializer, SourceSerializer, UploadSerializer, WebsiteSerializer
 from sources.services import dispatch, management
+from sources.services.stored_files import StorageUnavailable
 from sources.services.uploads import create_sources_from_upload
 from sources.services.websites import WebsiteRequest, create_website_source
+
+logger = logging.getLogger(__name__)
 
 
 def broker_down_response() -> Response:
     return Response(
         {"error_code": "broker_unavailable", "detail": "The processing queue is unavailable; nothing was saved. "
+         "Please try again in a minute."},
+        status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": "30"},
+    )
+
+
+def storage_down_response() -> Response:
+    return Response(
+        {"error_code": "storage_unavailable", "detail": "File storage is unavailable; nothing was saved. "
          "Please try again in a minute."},
         status=status.HTTP_503_SERVICE_UNAVAILABLE,
         headers={"Retry-After": "30"},
@@ -55,6 +68,9 @@ class UploadView(APIView):
             )
         except dispatch.BrokerUnavailable:
             return broker_down_response()
+        except StorageUnavailable:
+            logger.exception("upload to chatbot %s: file storage unavailable", chatbot.pk)
+            return storage_down_response()
         accepted = [o for o in outcomes if o.source is not None]
         http_status = status.HTTP_202_ACCEPTED if accepted else outcomes[0].http_status
         return Response({"sources": [o.as_dict() for o in outcomes]}, status=http_status)

@@ -39,18 +39,20 @@ class WorkerProcess:
     """
 
     def __init__(self, env: dict[str, str], log_dir: Path, *, concurrency: int = 2,
-                 beat: bool = False, extra_args: Sequence[str] = ()) -> None:
+                 beat: bool = False, extra_args: Sequence[str] = (), exec_prefix: Sequence[str] = ()) -> None:
         self.env = env
         self.name = f"test-{uuid.uuid4().hex[:8]}@%h"
         self.log_path = log_dir / f"worker-{uuid.uuid4().hex[:8]}.log"
         self.concurrency = concurrency
         self.beat = beat
         self.extra_args = list(extra_args)
+        # e.g. ["ip", "netns", "exec", NAME]: run the worker on another (simulated) host.
+        self.exec_prefix = list(exec_prefix)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WorkerProcess:
         args = [
-            sys.executable, "-m", "celery", "-A", "botsmith", "worker",
+            *self.exec_prefix, sys.executable, "-m", "celery", "-A", "botsmith", "worker",
             "--loglevel=INFO", f"--concurrency={self.concurrency}", "-n", self.name,
             "--without-mingle", "--without-gossip",
         ]

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import shutil
-import tempfile
 from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
-from django.core.files.storage import default_storage
 
 from botsmith.errors import ErrorCode, ProcessingError
 from sources.chunking import chunk_segments
@@ -19,6 +15,7 @@ from sources.extractors.base import ExtractionLimits, ExtractionStats, Segment
 from sources.models import Source
 from sources.services import chunk_store, lifecycle
 from sources.services.extraction import ExtractionProcess, SandboxLimits, StatsUpdate
+from sources.services.stored_files import local_copy
 
 logger = logging.getLogger(__name__)
 
@@ -37,22 +34,6 @@ def sandbox_limits() -> SandboxLimits:
     return SandboxLimits(
         memory_mb=settings.EXTRACTION_MEMORY_LIMIT_MB, cpu_seconds=settings.EXTRACTION_CPU_LIMIT_SECONDS
     )
-
-
-@contextlib.contextmanager
-def local_copy(name: str) -> Iterator[str]:
-    """A local path for the stored file: the storage's own path, or a streamed temporary copy."""
-    if not name or not default_storage.exists(name):
-        raise ProcessingError(ErrorCode.INTERNAL, "The uploaded file is missing from storage; please upload it again.")
-    try:
-        yield default_storage.path(name)
-        return
-    except NotImplementedError:
-        pass
-    with default_storage.open(name, "rb") as src, tempfile.NamedTemporaryFile(suffix=".upload") as tmp:
-        shutil.copyfileobj(src, tmp, 1024 * 1024)
-        tmp.flush()
-        yield tmp.name
 
 
 def ingest_document(

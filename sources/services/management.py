@@ -12,6 +12,7 @@ from botsmith.celery import app
 from botsmith.errors import ErrorCode, ProcessingError
 from sources.models import Source
 from sources.services import dispatch
+from sources.services.stored_files import storage_errors
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ def delete_source(source: Source) -> None:
 
 def _delete_file(storage, name: str) -> None:  # type: ignore[no-untyped-def]
     try:
-        storage.delete(name)
+        with storage_errors():
+            storage.delete(name)
     except OSError:
         logger.exception("could not delete stored file %s; cleanup will remove it", name)

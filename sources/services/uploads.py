@@ -19,6 +19,7 @@ from botsmith.models import Chatbot
 from sources.extractors import content_type_for, detect_kind
 from sources.models import Source
 from sources.services import dispatch
+from sources.services.stored_files import storage_errors
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +130,7 @@ def create_sources_from_upload(
 
     Sources are committed first and their tasks sent right after; if the broker is down, the new
     sources and their stored files are removed again and ``dispatch.BrokerUnavailable`` is raised.
+    If the file storage (S3) fails, the same cleanup happens and ``StorageUnavailable`` is raised.
     """
     size, overlap = resolve_chunking(chatbot, chunk_size, chunk_overlap)
     outcomes: list[UploadOutcome] = []
@@ -168,7 +170,8 @@ def create_sources_from_upload(
                     )
                     dispatch.prepare_run(source)
                     upload.seek(0)
-                    source.file.save(outcome.name, upload, save=False)
+                    with storage_errors():
+                        source.file.save(outcome.name, upload, save=False)
                     created.append(source)
                     source.save()
                     outcome.source = source
@@ -189,7 +192,8 @@ def _remove(sources: list[Source]) -> None:
     for source in sources:
         if source.file.name:
             try:
-                source.file.storage.delete(source.file.name)
+                with storage_errors():
+                    source.file.storage.delete(source.file.name)
             except OSError:
                 logger.exception("could not delete stored file %s", source.file.name)
     ids = [source.pk for source in sources if source.pk]
