@@ -40,7 +40,8 @@ SNAPSHOT_JS = """(() => {
     if (!value) return;
     try {
       const u = new URL(value, document.baseURI);
-      if ((u.protocol === 'http:' || u.protocol === 'https:') && !seen.has(u.href)) { seen.add(u.href); links.push(u.href); }
+      const web = u.protocol === 'http:' || u.protocol === 'https:';
+      if (web && !seen.has(u.href)) { seen.add(u.href); links.push(u.href); }
     } catch (e) {}
   };
   document.querySelectorAll('a[href], area[href]').forEach(a => add(a.getAttribute('href')));
@@ -278,7 +279,10 @@ class Renderer:
                     loaded = True
                 elif method == "Network.requestWillBeSent" and params.get("type") != "EventSource":
                     inflight.add(params.get("requestId", ""))
-                elif method in ("Network.loadingFinished", "Network.loadingFailed"):
+                elif method in ("Network.loadingFinished", "Network.loadingFailed") or (
+                    # A cross-site frame's document finishes loading in its own (unattached) target.
+                    method == "Network.responseReceived" and params.get("type") == "Document"
+                ):
                     inflight.discard(params.get("requestId", ""))
             now = time.monotonic()
             if not loaded or inflight:

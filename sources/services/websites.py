@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import tempfile
@@ -33,6 +34,9 @@ from sources.scraping import (
     url_key,
     validate_url,
 )
+from sources.scraping.chromium import INSTALL_HINT, find_chromium
+from sources.scraping.render import RenderConfig, Renderer
+from sources.scraping.urlsafety import IPAddress, is_public_address
 from sources.services import chunk_store, dispatch, lifecycle
 from sources.services.extraction import ExtractionProcess, StatsUpdate
 from sources.services.ingestion import extraction_limits, sandbox_limits
@@ -45,6 +49,7 @@ REFRESH_CRONTABS: dict[str, dict[str, str]] = {
     Source.Refresh.WEEKLY: {"minute": "15", "hour": "4", "day_of_week": "1"},
 }
 MAX_LISTED = 200  # pages listed per category in a source's crawl report
+RENDER_USER_AGENT = DEFAULT_USER_AGENT.replace("(+", "(rendering; +")
 
 
 @dataclass
@@ -58,6 +63,20 @@ class WebsiteRequest:
     chunk_overlap: int | None = None
     refresh: str = Source.Refresh.NONE
     refresh_crontab: str = ""
+    render: str = Source.Render.AUTO
+
+
+def address_policy() -> Any:
+    """Public addresses, plus the networks an operator allowed by name (SCRAPER_ALLOWED_NETWORKS)."""
+    allowed = tuple(ipaddress.ip_network(net.strip(), strict=False) for net in settings.SCRAPER_ALLOWED_NETWORKS
+                    if net.strip())
+    if not allowed:
+        return None
+
+    def policy(ip: IPAddress) -> bool:
+        return is_public_address(ip) or any(ip.version == net.version and ip in net for net in allowed)
+
+    return policy
 
 
 def make_fetcher() -> SafeFetcher:
@@ -66,12 +85,34 @@ def make_fetcher() -> SafeFetcher:
         allow_private=settings.SCRAPER_ALLOW_PRIVATE_NETWORKS,
         total_timeout=settings.SCRAPER_PAGE_TIMEOUT_SECONDS,
         max_bytes=settings.SCRAPER_MAX_BYTES,
+        is_public=address_policy(),
     )
 
 
 def check_url(url: str) -> str:
     """Refuse a bad or non-public URL at once (the crawl checks every hop again)."""
-    return validate_url(url, allow_private=settings.SCRAPER_ALLOW_PRIVATE_NETWORKS).url
+    return validate_url(url, allow_private=settings.SCRAPER_ALLOW_PRIVATE_NETWORKS, is_public=address_policy()).url
+
+
+def make_renderer(mode: str) -> tuple[Renderer | None, str | None]:
+    """The crawl's renderer, or None plus the notice why not; ``always`` without Chromium fails the run."""
+    if mode == Source.Render.NEVER:
+        return None, None
+    chromium = find_chromium(settings.SCRAPER_CHROMIUM_PATH)
+    if chromium is None:
+        message = f"Pages could not be rendered: Chromium is not installed on the worker; {INSTALL_HINT}."
+        if mode == Source.Render.ALWAYS:
+            raise ProcessingError(ErrorCode.RENDERER_UNAVAILABLE, message)
+        return None, message + " The pages were read as plain HTML."
+    config = RenderConfig(
+        chromium=chromium, page_timeout=settings.SCRAPER_RENDER_PAGE_TIMEOUT_SECONDS,
+        settle_ms=settings.SCRAPER_RENDER_SETTLE_MS, max_pages=settings.SCRAPER_RENDER_MAX_PAGES,
+        concurrency=settings.SCRAPER_RENDER_CONCURRENCY, max_memory_bytes=settings.SCRAPER_RENDER_MAX_MEMORY_MB << 20,
+        max_bytes=settings.SCRAPER_MAX_BYTES, user_agent=RENDER_USER_AGENT,
+        allow_private=settings.SCRAPER_ALLOW_PRIVATE_NETWORKS, is_public=address_policy(),
+        slot_dir=settings.SCRAPER_RENDER_SLOT_DIR,
+    )
+    return Renderer(config), None
 
 
 def create_website_source(chatbot: Chatbot, request: WebsiteRequest) -> Source:
@@ -89,6 +130,7 @@ def create_website_source(chatbot: Chatbot, request: WebsiteRequest) -> Source:
         source = Source(
             chatbot=chatbot, kind=Source.Kind.WEBSITE, name=url[:255], url=url, content_type="text/html",
             chunk_size=size, chunk_overlap=overlap, refresh=request.refresh, refresh_crontab=request.refresh_crontab,
+            render=request.render,
             crawl_options={"max_pages": request.max_pages, "max_depth": request.max_depth,
                            "include": request.include, "exclude": request.exclude},
         )
@@ -164,6 +206,8 @@ class CrawlTally:
     complete: bool = True
     pages_done: int = 0
     pages_found: int = 0
+    rendered: int = 0
+    refused: list[dict[str, str]] = field(default_factory=list)
 
     def report(self) -> dict[str, Any]:
         return {
@@ -172,6 +216,7 @@ class CrawlTally:
             "pages_failed": len(self.failed), "failed": self.failed[:MAX_LISTED],
             "skipped": self.skipped[:MAX_LISTED], "removed_urls": self.removed[:MAX_LISTED],
             "complete": self.complete, "pages_found": self.pages_found,
+            "pages_rendered": self.rendered, "render_refused": self.refused,
         }
 
 
@@ -249,7 +294,8 @@ def _crawl_and_store(claim: lifecycle.Claim) -> dict[str, Any]:
     crawl_options = CrawlOptions(
         max_pages=int(options.get("max_pages", 1)), max_depth=int(options.get("max_depth", 2)),
         include=tuple(options.get("include") or ()), exclude=tuple(options.get("exclude") or ()),
-        delay=settings.SCRAPER_DELAY_SECONDS,
+        delay=settings.SCRAPER_DELAY_SECONDS, render=source.render,
+        render_min_text_chars=settings.SCRAPER_RENDER_MIN_TEXT_CHARS,
     )
     known: dict[str, dict[str, Any]] = dict(source.crawl_pages or {})
     tally = CrawlTally()
@@ -261,12 +307,29 @@ def _crawl_and_store(claim: lifecycle.Claim) -> dict[str, Any]:
         reporter.report(progress=percent, stage=f"Crawled {done} of {found} pages", units_done=done,
                         units_total=found, unit_name="pages")
 
-    with make_fetcher() as fetcher:
-        for event in crawl(source.url, fetcher=fetcher, options=crawl_options, known_pages=known,
-                           on_progress=on_progress):
-            drafts = _handle_event(event, source, known, tally)
-            if drafts is not None:
-                list(writer.add_all(drafts))
+    renderer, notice = make_renderer(source.render)
+    notices = [notice] if notice else []
+    try:
+        with make_fetcher() as fetcher:
+            for event in crawl(source.url, fetcher=fetcher, options=crawl_options, known_pages=known,
+                               on_progress=on_progress, renderer=renderer):
+                drafts = _handle_event(event, source, known, tally)
+                if drafts is not None:
+                    list(writer.add_all(drafts))
+    finally:
+        # Every exit (done, cancelled, soft time limit, error) kills the browser's whole process group.
+        if renderer is not None:
+            renderer.close()
+    if renderer is not None:
+        tally.rendered = renderer.stats.pages
+        notices += renderer.stats.notices
+        if renderer.unavailable and renderer.unavailable not in " ".join(notices):
+            notices.append(f"Pages could not be rendered ({renderer.unavailable}); they were read as plain HTML.")
+        refused = renderer.proxy_stats.refused if renderer.proxy_stats else []
+        tally.refused = [{"target": r.target[:300], "reason": r.reason} for r in refused[:MAX_LISTED]]
+        logger.info("source %s: rendered %s pages (%s unsettled, peak %s MB), proxy refused %s requests",
+                    source.pk, renderer.stats.pages, renderer.stats.unsettled, renderer.stats.peak_rss >> 20,
+                    len(refused))
     for key in known:
         if key in tally.pages or key in tally.gone:
             continue
@@ -287,7 +350,7 @@ def _crawl_and_store(claim: lifecycle.Claim) -> dict[str, Any]:
     return {
         "chunk_count": writer.result.chunk_count, "char_count": writer.result.char_count,
         "units_done": tally.new + tally.changed + tally.unchanged, "units_total": tally.pages_found or None,
-        "unit_name": "pages", "crawl_report": tally.report(), "crawl_pages": tally.pages,
+        "unit_name": "pages", "crawl_report": tally.report(), "crawl_pages": tally.pages, "notices": notices,
     }
 
 
@@ -299,7 +362,8 @@ def _handle_event(event: Any, source: Source, known: dict[str, dict[str, Any]],
         previous = known.get(key)
         tally.pages[key] = {"etag": event.etag, "last_modified": event.last_modified,
                             "content_hash": event.content_hash, "title": event.title[:300],
-                            "lastmod": event.lastmod.isoformat() if event.lastmod else None}
+                            "lastmod": event.lastmod.isoformat() if event.lastmod else None,
+                            "rendered": event.rendered}
         if previous is None:
             tally.new += 1
         elif previous.get("content_hash") == event.content_hash:
