@@ -321,7 +321,7 @@ SCRAPER_RENDER_SETTLE_MS = env.int("SCRAPER_RENDER_SETTLE_MS", default=500)
 SCRAPER_RENDER_MAX_PAGES = env.int("SCRAPER_RENDER_MAX_PAGES", default=100)  # rendered pages per crawl
 SCRAPER_RENDER_CONCURRENCY = env.int("SCRAPER_RENDER_CONCURRENCY", default=2)  # browser pages at once per host
 SCRAPER_RENDER_MAX_MEMORY_MB = env.int("SCRAPER_RENDER_MAX_MEMORY_MB", default=1024)  # PSS of one browser
-SCRAPER_RENDER_MIN_TEXT_CHARS = env.int("SCRAPER_RENDER_MIN_TEXT_CHARS", default=200)
+SCRAPER_RENDER_MIN_TEXT_CHARS = env.int("SCRAPER_RENDER_MIN_TEXT_CHARS", default=100)
 # Lock files of the per-host page slots; "" = $TMPDIR/botsmith-render-slots.
 SCRAPER_RENDER_SLOT_DIR = env.str("SCRAPER_RENDER_SLOT_DIR", default="")
 

@@ -145,6 +145,9 @@ class Browser:
         except (BrowserGone, CdpTimeout) as exc:
             tail = self.log_tail()
             self.close()
+            if self.killed_for_memory:
+                raise ProcessingError(ErrorCode.TOO_LARGE, "The browser needed more memory than its ceiling "
+                                      f"({self.max_memory_bytes >> 20} MB) just to start.") from None
             raise ProcessingError(ErrorCode.RENDERER_UNAVAILABLE,
                                   f"Chromium did not start ({exc}); {INSTALL_HINT}. {tail}".strip()) from None
         return self

@@ -110,7 +110,7 @@ class CrawlOptions:
     max_sitemap_files: int = 20
     # "auto": render in the browser only pages whose static HTML looks like an app shell; needs a renderer.
     render: str = "never"
-    render_min_text_chars: int = 200
+    render_min_text_chars: int = 100
 
 
 @dataclass(slots=True)

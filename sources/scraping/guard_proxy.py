@@ -182,7 +182,7 @@ class _Handler(socketserver.BaseRequestHandler):
             headers[name.strip().lower()] = value.strip()
         try:
             if method.upper() == "CONNECT":
-                self._tunnel(proxy, target)
+                self._tunnel(proxy, target, rest)
             else:
                 self._forward(proxy, method, target, version, lines[1:], headers, rest)
         except _Refused as exc:
@@ -203,7 +203,7 @@ class _Handler(socketserver.BaseRequestHandler):
         except OSError:
             pass
 
-    def _tunnel(self, proxy: GuardProxy, authority: str) -> None:
+    def _tunnel(self, proxy: GuardProxy, authority: str, early: bytes) -> None:
         host, sep, port = authority.rpartition(":")
         if not sep or not port.isdigit():
             raise _Refused("CONNECT needs host:port")
@@ -213,6 +213,8 @@ class _Handler(socketserver.BaseRequestHandler):
         proxy.stats.allow()
         with upstream:
             self.request.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            if early:  # bytes the client sent before reading our answer (a TLS hello, say)
+                upstream.sendall(early)
             _pipe(self.request, upstream)
 
     def _forward(self, proxy: GuardProxy, method: str, url: str, version: str, raw_headers: list[str],
