@@ -16,7 +16,7 @@ from sources.scraping.chromium import find_chromium, group_pids
 from sources.scraping.render import RenderConfig, Renderer, needs_render
 from sources.scraping.urlsafety import IPAddress, is_public_address
 from tests.fixtures.http_server import ABOUT_HTML, INDEX_HTML, TestSite, serve_test_site
-from tests.fixtures.spa_site import BUSY_LOOP_HTML, SHELL_HTML, Listener, spa_routes, serve_listener
+from tests.fixtures.spa_site import BUSY_LOOP_HTML, SHELL_HTML, Listener, serve_listener, spa_routes
 
 ALLOWED = ipaddress.ip_network("127.0.0.2/32")
 
@@ -170,9 +170,9 @@ def test_memory_ceiling_kills_the_browser_group_and_the_next_page_gets_a_new_bro
 
 
 def test_missing_chromium_is_renderer_unavailable():
-    with Renderer(RenderConfig(chromium="/nonexistent/chromium")) as renderer:
-        with pytest.raises(ProcessingError) as caught:
-            renderer.render("http://127.0.0.2:9/")
+    with Renderer(RenderConfig(chromium="/nonexistent/chromium")) as renderer, \
+            pytest.raises(ProcessingError) as caught:
+        renderer.render("http://127.0.0.2:9/")
 
     assert caught.value.code == ErrorCode.RENDERER_UNAVAILABLE
     assert "apt-get install chromium" in caught.value.message
