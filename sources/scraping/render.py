@@ -8,6 +8,7 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,16 +149,20 @@ class _Slot:
 class Renderer:
     """One per crawl: a guard proxy plus a lazily started browser; ``with Renderer(config) as r:``."""
 
-    def __init__(self, config: RenderConfig) -> None:
+    def __init__(self, config: RenderConfig, *, should_stop: Callable[[], bool] | None = None) -> None:
         self.config = config
+        # Checked about once a second while a page settles, so a cancel does not wait out the page budget.
+        self.should_stop = should_stop
         self.stats = RenderStats()
         self.proxy: GuardProxy | None = None
         self.browser: Browser | None = None
         self.unavailable: str | None = None
+        self._proxy_stats: ProxyStats | None = None
 
     @property
     def proxy_stats(self) -> ProxyStats | None:
-        return self.proxy.stats if self.proxy is not None else None
+        """What the guard proxy allowed and refused; kept after ``close()``."""
+        return self._proxy_stats
 
     def __enter__(self) -> Renderer:
         return self
@@ -192,6 +197,7 @@ class Renderer:
         if self.proxy is None:
             self.proxy = GuardProxy(allow_private=self.config.allow_private, is_public=self.config.is_public,
                                     resolver=self.config.resolver).__enter__()
+            self._proxy_stats = self.proxy.stats
         try:
             self.browser = Browser(self.config.chromium, proxy_port=self.proxy.port,
                                    max_memory_bytes=self.config.max_memory_bytes).start()
@@ -270,7 +276,12 @@ class Renderer:
         loaded = False
         idle_since: float | None = None
         last_probe = 0.0
+        next_stop_check = time.monotonic() + 1.0
         while time.monotonic() < deadline:
+            if self.should_stop is not None and time.monotonic() >= next_stop_check:
+                next_stop_check = time.monotonic() + 1.0
+                if self.should_stop():
+                    return False
             for event in browser.events(min(0.1, max(deadline - time.monotonic(), 0))):
                 if event.get("sessionId") != session:
                     continue

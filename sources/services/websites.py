@@ -6,7 +6,7 @@ import ipaddress
 import json
 import logging
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,7 +94,7 @@ def check_url(url: str) -> str:
     return validate_url(url, allow_private=settings.SCRAPER_ALLOW_PRIVATE_NETWORKS, is_public=address_policy()).url
 
 
-def make_renderer(mode: str) -> tuple[Renderer | None, str | None]:
+def make_renderer(mode: str, should_stop: Callable[[], bool] | None = None) -> tuple[Renderer | None, str | None]:
     """The crawl's renderer, or None plus the notice why not; ``always`` without Chromium fails the run."""
     if mode == Source.Render.NEVER:
         return None, None
@@ -112,7 +112,7 @@ def make_renderer(mode: str) -> tuple[Renderer | None, str | None]:
         allow_private=settings.SCRAPER_ALLOW_PRIVATE_NETWORKS, is_public=address_policy(),
         slot_dir=settings.SCRAPER_RENDER_SLOT_DIR,
     )
-    return Renderer(config), None
+    return Renderer(config, should_stop=should_stop), None
 
 
 def create_website_source(chatbot: Chatbot, request: WebsiteRequest) -> Source:
@@ -207,6 +207,7 @@ class CrawlTally:
     pages_done: int = 0
     pages_found: int = 0
     rendered: int = 0
+    unsettled: int = 0
     refused: list[dict[str, str]] = field(default_factory=list)
 
     def report(self) -> dict[str, Any]:
@@ -216,7 +217,7 @@ class CrawlTally:
             "pages_failed": len(self.failed), "failed": self.failed[:MAX_LISTED],
             "skipped": self.skipped[:MAX_LISTED], "removed_urls": self.removed[:MAX_LISTED],
             "complete": self.complete, "pages_found": self.pages_found,
-            "pages_rendered": self.rendered, "render_refused": self.refused,
+            "pages_rendered": self.rendered, "pages_unsettled": self.unsettled, "render_refused": self.refused,
         }
 
 
@@ -307,7 +308,8 @@ def _crawl_and_store(claim: lifecycle.Claim) -> dict[str, Any]:
         reporter.report(progress=percent, stage=f"Crawled {done} of {found} pages", units_done=done,
                         units_total=found, unit_name="pages")
 
-    renderer, notice = make_renderer(source.render)
+    renderer, notice = make_renderer(
+        source.render, should_stop=lambda: Source.objects.filter(pk=source.pk, cancel_requested=True).exists())
     notices = [notice] if notice else []
     try:
         with make_fetcher() as fetcher:
@@ -321,7 +323,7 @@ def _crawl_and_store(claim: lifecycle.Claim) -> dict[str, Any]:
         if renderer is not None:
             renderer.close()
     if renderer is not None:
-        tally.rendered = renderer.stats.pages
+        tally.rendered, tally.unsettled = renderer.stats.pages, renderer.stats.unsettled
         notices += renderer.stats.notices
         if renderer.unavailable and renderer.unavailable not in " ".join(notices):
             notices.append(f"Pages could not be rendered ({renderer.unavailable}); they were read as plain HTML.")
