@@ -24,7 +24,7 @@ from sources.services import dispatch, management
 CHUNKS_PER_PAGE = 20
 SEARCH_MAX_CHARS = 500
 
-SETTINGS_FIELDS = ("name", "chunk_size", "chunk_overlap", "crawl_options")
+SETTINGS_FIELDS = ("name", "chunk_size", "chunk_overlap", "crawl_options", "render")
 ORIGIN_FIELDS = ("chatbot", "kind", "url", "file", "original_filename", "content_type", "file_kind", "size_bytes",
                  "sha256", "refresh", "refresh_crontab", "periodic_task")
 # Written only by the pipeline (and the retrieval app); shown collapsed for those who need them.

@@ -81,7 +81,8 @@ class RenderedPage:
 
 @dataclass(slots=True)
 class RenderStats:
-    pages: int = 0
+    attempts: int = 0  # pages handed to the browser, counted against RenderConfig.max_pages
+    pages: int = 0  # pages read from the browser
     unsettled: int = 0
     restarts: int = 0
     peak_rss: int = 0
@@ -183,7 +184,7 @@ class Renderer:
             self.browser = None
 
     def budget_left(self) -> bool:
-        return self.stats.pages < self.config.max_pages and self.unavailable is None
+        return self.stats.attempts < self.config.max_pages and self.unavailable is None
 
     def _ensure_browser(self) -> Browser:
         if self.browser is not None and self.browser.alive():
@@ -215,9 +216,11 @@ class Renderer:
             raise ProcessingError(ErrorCode.TIMEOUT, "Every browser slot of this worker stayed busy; not rendered.")
         try:
             browser = self._ensure_browser()
-            self.stats.pages += 1
+            self.stats.attempts += 1
             try:
-                return self._render_in_tab(browser, url, started, deadline)
+                page = self._render_in_tab(browser, url, started, deadline)
+                self.stats.pages += 1
+                return page
             except BrowserGone as exc:
                 if browser.killed_for_memory:
                     limit = self.config.max_memory_bytes // (1024 * 1024)

@@ -177,3 +177,16 @@ def test_missing_chromium_is_renderer_unavailable():
     assert caught.value.code == ErrorCode.RENDERER_UNAVAILABLE
     assert "apt-get install chromium" in caught.value.message
     assert renderer.unavailable and not renderer.budget_left()
+
+
+def test_rendered_pages_per_crawl_are_capped_and_the_rest_read_statically_with_a_notice(spa):
+    options = CrawlOptions(max_pages=5, max_depth=3, render="always", delay=0)
+    with Renderer(config(max_pages=1)) as renderer, \
+            SafeFetcher(DEFAULT_USER_AGENT, allow_private=False, is_public=only_test_site) as fetcher:
+        events = list(crawl(spa.url("/"), fetcher=fetcher, options=options, renderer=renderer))
+
+    fetched = {e.url.removeprefix(spa.base_url): e for e in events if isinstance(e, PageFetched)}
+    assert fetched["/"].rendered and "SPA-HOME-TEXT" in fetched["/"].content.text
+    assert "/docs/install" in fetched and not fetched["/docs/install"].rendered
+    assert renderer.stats.attempts == 1 and renderer.stats.pages == 1
+    assert any("Only the first 1 pages" in notice for notice in renderer.stats.notices)
