@@ -42,7 +42,11 @@ def chromium_flags(profile: Path, proxy_port: int) -> list[str]:
         "--no-default-browser-check", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--disable-extensions", "--disable-default-apps", "--mute-audio",
         "--disable-dev-shm-usage", "--deny-permission-prompts", "--disable-notifications",
-        "--disable-features=ServiceWorker,DnsOverHttps,AsyncDns,MediaRouter,OptimizationHints,Translate",
+        "--disable-component-extensions-with-background-pages", "--disable-breakpad", "--no-pings",
+        "--disable-client-side-phishing-detection", "--disable-domain-reliability", "--metrics-recording-only",
+        "--disable-features=ServiceWorker,DnsOverHttps,AsyncDns,MediaRouter,OptimizationHints,Translate,"
+        "NetworkTimeServiceQuerying,CertificateTransparencyComponentUpdater,OptimizationGuideModelDownloading,"
+        "AutofillServerCommunication,InterestFeedContentSuggestions,SignInProfileCreation",
         "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
         "--webrtc-ip-handling-policy=disable_non_proxied_udp",
         f"--proxy-server=http://127.0.0.1:{proxy_port}",

@@ -26,6 +26,13 @@ logger = logging.getLogger(__name__)
 MAX_HEAD_BYTES = 64 * 1024
 CONNECT_TIMEOUT = 5.0
 IDLE_TIMEOUT = 30.0
+# Chromium's own background services (updates, sign-in, time, safe browsing) that survive the launch flags:
+# never page content, and not to be reached from a crawler's network.
+BROWSER_SERVICE_HOSTS = frozenset({
+    "accounts.google.com", "update.googleapis.com", "clients2.google.com", "clients1.google.com",
+    "safebrowsing.googleapis.com", "optimizationguide-pa.googleapis.com", "content-autofill.googleapis.com",
+    "redirector.gvt1.com", "edgedl.me.gvt1.com", "android.clients.google.com",
+})  # fmt: skip
 _HOP_BY_HOP = frozenset({
     "connection", "proxy-connection", "keep-alive", "proxy-authorization", "proxy-authenticate", "te",
     "trailer", "upgrade", "transfer-encoding",
@@ -96,6 +103,8 @@ class GuardProxy:
 
     def check(self, url: str) -> ValidatedURL:
         """Validate ``url`` as the static fetcher would; the proxy's own port is never a target."""
+        if (urlsplit(url).hostname or "").rstrip(".").lower() in BROWSER_SERVICE_HOSTS:
+            raise _Refused("a browser background service")  # before any DNS lookup
         try:
             target = validate_url(url, allow_private=self.allow_private, resolver=self.resolver,
                                   is_public=self.is_public)

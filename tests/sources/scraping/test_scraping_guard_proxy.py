@@ -123,3 +123,18 @@ def test_allowed_request_and_tunnel_reach_the_site_and_only_one_request_per_conn
     assert tunnelled.startswith(b"HTTP/1.1 200 Connection established") and b"Menu" in tunnelled
     assert site.requests_seen == ["/about", "/latin1"]
     assert proxy.stats.allowed == 2 and proxy.stats.refused == []
+
+
+def test_browser_background_services_are_refused_before_any_lookup():
+    lookups: list[str] = []
+
+    def resolver(host: str, port: int) -> list[str]:
+        lookups.append(host)
+        return ["8.8.8.8"]
+
+    with GuardProxy(allow_private=False, resolver=resolver) as proxy:
+        tunnel = send(proxy, "CONNECT accounts.google.com:443 HTTP/1.1\r\n\r\n")
+        plain = send(proxy, "GET http://update.googleapis.com/service/update2/json HTTP/1.1\r\n\r\n")
+
+    assert tunnel.startswith(b"HTTP/1.1 403") and plain.startswith(b"HTTP/1.1 403")
+    assert lookups == [] and {r.reason for r in proxy.stats.refused} == {"a browser background service"}
