@@ -138,11 +138,14 @@ class PageState:
 
 
 def url_key(url: str) -> str | None:
-    """Dedupe key: lower-case scheme/host, no default port, no fragment, no tracking parameters."""
+    """Dedupe key: lower-case scheme/host, no default port, no tracking parameters, no fragment except a
+    hash route (``#/docs``, ``#!/docs``): in a client-side app that names another page."""
     try:
         normalised, _, _, _ = normalize_url(url)
     except ProcessingError:
         return None
+    fragment = url.partition("#")[2] if "#" in url else ""
+    route = fragment if fragment.startswith(("/", "!/")) and len(fragment) > 1 else ""
     parts = urlsplit(normalised)
     query = parts.query
     if query:
@@ -150,7 +153,7 @@ def url_key(url: str) -> str | None:
         kept = [(k, v) for k, v in pairs if not _TRACKING_PARAM_RE.match(k)]
         if len(kept) != len(pairs):
             query = urlencode(kept)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, route))
 
 
 def _site(url: str) -> str:
@@ -478,6 +481,9 @@ class Crawler:
         seen = set(content.links)
         for link in page.links:
             cleaned = clean_url(link, url)
+            route = link.partition("#")[2]
+            if cleaned and route.startswith(("/", "!/")):
+                cleaned += "#" + route  # a hash route of the app: another page once rendered
             if cleaned and cleaned not in seen:
                 seen.add(cleaned)
                 content.links.append(cleaned)

@@ -11,7 +11,15 @@ import psutil
 import pytest
 
 from botsmith.errors import ErrorCode, ProcessingError
-from sources.scraping import DEFAULT_USER_AGENT, CrawlOptions, PageFetched, SafeFetcher, crawl, parse_html
+from sources.scraping import (
+    DEFAULT_USER_AGENT,
+    CrawlOptions,
+    PageFetched,
+    PageSkipped,
+    SafeFetcher,
+    crawl,
+    parse_html,
+)
 from sources.scraping.chromium import find_chromium, group_pids
 from sources.scraping.render import RenderConfig, Renderer, needs_render
 from sources.scraping.urlsafety import IPAddress, is_public_address
@@ -190,3 +198,19 @@ def test_rendered_pages_per_crawl_are_capped_and_the_rest_read_statically_with_a
     assert "/docs/install" in fetched and not fetched["/docs/install"].rendered
     assert renderer.stats.attempts == 1 and renderer.stats.pages == 1
     assert any("Only the first 1 pages" in notice for notice in renderer.stats.notices)
+
+
+def test_hash_routes_that_render_distinct_content_are_distinct_pages(spa):
+    options = CrawlOptions(max_pages=10, max_depth=3, render="auto", delay=0, use_sitemap=False)
+    with Renderer(config()) as renderer, \
+            SafeFetcher(DEFAULT_USER_AGENT, allow_private=False, is_public=only_test_site) as fetcher:
+        events = list(crawl(spa.url("/hash"), fetcher=fetcher, options=options, renderer=renderer))
+
+    fetched = {e.url.removeprefix(spa.base_url): e for e in events if isinstance(e, PageFetched)}
+    assert set(fetched) == {"/hash", "/hash#/guide", "/hash#/faq"}, [type(e).__name__ for e in events]
+    assert "HASH-GUIDE-TEXT" in fetched["/hash#/guide"].content.text
+    assert "HASH-FAQ-TEXT" in fetched["/hash#/faq"].content.text
+    skipped = {e.url.removeprefix(spa.base_url): e.reason for e in events if isinstance(e, PageSkipped)}
+    # "#!/guide" renders the guide again: same text, not a new page; "#/" is the app's root, i.e. /hash itself.
+    assert skipped == {"/hash#!/guide": "duplicate content"}
+    assert all(not key.endswith("#section") for key in fetched)  # an in-page anchor is no route
