@@ -148,6 +148,7 @@ def test_single_page_app_is_rendered_and_its_scripts_never_reach_loopback_or_met
     refused = {entry["target"] for entry in report["render_refused"]}
     assert f"{listener.url}/from-fetch" in refused and "http://169.254.169.254/latest/meta-data/" in refused
     assert f"127.0.0.1:{listener.port}" in refused  # the WebSocket's CONNECT
+    assert f"{listener.url}/from-redirect" in refused  # redirected from the allowed site
     assert listener.connections == 0 and listener.hits == []
     assert _chromium_processes(worker) == []  # the crawl's browser is gone with the crawl
 

@@ -98,6 +98,8 @@ def test_spa_page_is_rendered_and_its_script_never_reaches_loopback_or_metadata(
     assert f"{listener.url}/from-fetch" in refused and f"{listener.url}/from-img" in refused
     assert f"{listener.url}/from-iframe" in refused and f"127.0.0.1:{listener.port}" in refused  # websocket
     assert "http://169.254.169.254/latest/meta-data/" in refused
+    assert f"{listener.url}/from-redirect" in refused  # a redirect is a new request, checked again
+    assert any(path.startswith("/redirect?to=") for path in spa.requests_seen)
     assert pgid is not None and group_pids(pgid) == []
 
 
