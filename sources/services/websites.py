@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,12 +33,10 @@ from sources.scraping import (
     url_key,
     validate_url,
 )
-from sources.scraping.chromium import INSTALL_HINT, find_chromium
-from sources.scraping.render import RenderConfig, Renderer
-from sources.scraping.urlsafety import IPAddress, is_public_address
 from sources.services import chunk_store, dispatch, lifecycle
 from sources.services.extraction import ExtractionProcess, StatsUpdate
 from sources.services.ingestion import extraction_limits, sandbox_limits
+from sources.services.rendering import address_policy, make_renderer
 from sources.services.uploads import resolve_chunking
 
 logger = logging.getLogger(__name__)
@@ -49,7 +46,6 @@ REFRESH_CRONTABS: dict[str, dict[str, str]] = {
     Source.Refresh.WEEKLY: {"minute": "15", "hour": "4", "day_of_week": "1"},
 }
 MAX_LISTED = 200  # pages listed per category in a source's crawl report
-RENDER_USER_AGENT = DEFAULT_USER_AGENT.replace("(+", "(rendering; +")
 
 
 @dataclass
@@ -66,19 +62,6 @@ class WebsiteRequest:
     render: str = Source.Render.AUTO
 
 
-def address_policy() -> Any:
-    """Public addresses, plus the networks an operator allowed by name (SCRAPER_ALLOWED_NETWORKS)."""
-    allowed = tuple(ipaddress.ip_network(net.strip(), strict=False) for net in settings.SCRAPER_ALLOWED_NETWORKS
-                    if net.strip())
-    if not allowed:
-        return None
-
-    def policy(ip: IPAddress) -> bool:
-        return is_public_address(ip) or any(ip.version == net.version and ip in net for net in allowed)
-
-    return policy
-
-
 def make_fetcher() -> SafeFetcher:
     return SafeFetcher(
         DEFAULT_USER_AGENT,
@@ -92,27 +75,6 @@ def make_fetcher() -> SafeFetcher:
 def check_url(url: str) -> str:
     """Refuse a bad or non-public URL at once (the crawl checks every hop again)."""
     return validate_url(url, allow_private=settings.SCRAPER_ALLOW_PRIVATE_NETWORKS, is_public=address_policy()).url
-
-
-def make_renderer(mode: str, should_stop: Callable[[], bool] | None = None) -> tuple[Renderer | None, str | None]:
-    """The crawl's renderer, or None plus the notice why not; ``always`` without Chromium fails the run."""
-    if mode == Source.Render.NEVER:
-        return None, None
-    chromium = find_chromium(settings.SCRAPER_CHROMIUM_PATH)
-    if chromium is None:
-        message = f"Pages could not be rendered: Chromium is not installed on the worker; {INSTALL_HINT}."
-        if mode == Source.Render.ALWAYS:
-            raise ProcessingError(ErrorCode.RENDERER_UNAVAILABLE, message)
-        return None, message + " The pages were read as plain HTML."
-    config = RenderConfig(
-        chromium=chromium, page_timeout=settings.SCRAPER_RENDER_PAGE_TIMEOUT_SECONDS,
-        settle_ms=settings.SCRAPER_RENDER_SETTLE_MS, max_pages=settings.SCRAPER_RENDER_MAX_PAGES,
-        concurrency=settings.SCRAPER_RENDER_CONCURRENCY, max_memory_bytes=settings.SCRAPER_RENDER_MAX_MEMORY_MB << 20,
-        max_bytes=settings.SCRAPER_MAX_BYTES, user_agent=RENDER_USER_AGENT,
-        allow_private=settings.SCRAPER_ALLOW_PRIVATE_NETWORKS, is_public=address_policy(),
-        slot_dir=settings.SCRAPER_RENDER_SLOT_DIR,
-    )
-    return Renderer(config, should_stop=should_stop), None
 
 
 def create_website_source(chatbot: Chatbot, request: WebsiteRequest) -> Source:
