@@ -216,3 +216,24 @@ def test_hash_routes_that_render_distinct_content_are_distinct_pages(spa):
     # "#!/guide" renders the guide again: same text, not a new page; "#/" is the app's root, i.e. /hash itself.
     assert skipped == {"/hash#!/guide": "duplicate content"}
     assert all(not key.endswith("#section") for key in fetched)  # an in-page anchor is no route
+
+
+def test_pages_wait_for_a_free_browser_slot_and_give_up_at_their_budget(spa, tmp_path):
+    from sources.scraping.render import _Slot
+
+    held = _Slot(str(tmp_path), 1)
+    assert held.acquire(time.monotonic() + 1)
+    try:
+        with Renderer(config(concurrency=1, slot_dir=str(tmp_path), page_timeout=1.5)) as renderer:
+            started = time.monotonic()
+            with pytest.raises(ProcessingError) as caught:
+                renderer.render(spa.url("/"))
+            waited = time.monotonic() - started
+            assert renderer.browser is None  # no browser was started for a page that got no slot
+    finally:
+        held.release()
+
+    assert caught.value.code == ErrorCode.TIMEOUT and "slot" in caught.value.message
+    assert 1.5 <= waited < 5
+    with Renderer(config(concurrency=1, slot_dir=str(tmp_path))) as renderer:
+        assert "SPA-HOME-TEXT" in renderer.render(spa.url("/")).html  # the freed slot is taken
