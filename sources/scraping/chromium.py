@@ -125,7 +125,8 @@ class Browser:
         self._resp_read, resp_write = os.pipe()
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(self.profile), "LANG": self.lang,
                "TMPDIR": str(self.profile)}
-        argv = [sys.executable, "-I", "-S", str(GUARDIAN), str(os.getpid()), str(cmd_read), str(resp_write), "--",
+        argv = [sys.executable, "-I", "-S", str(GUARDIAN), str(os.getpid()), str(cmd_read), str(resp_write),
+                str(self.profile), "--",
                 self.executable, *chromium_flags(self.profile, self.proxy_port)]
         log = open(self.profile / "chromium.log", "wb")  # noqa: SIM115 - handed to the child
         try:

@@ -1,26 +1,59 @@
 """Run Chromium as a child and take its whole process group down with it, or with our own parent.
 
-Started by ``chromium.Browser`` as ``python -I -S chromium_guardian.py <parent pid> <read fd> <write fd> -- argv``
-in a new session. PR_SET_PDEATHSIG delivers SIGTERM when the worker process dies (even by SIGKILL),
-and the handler SIGKILLs the group: Chromium, its zygotes and renderers. Standard library only.
+Started by ``chromium.Browser`` as ``python -I -S chromium_guardian.py <parent pid> <read fd> <write fd>
+<profile dir> -- argv`` in a new session. PR_SET_PDEATHSIG delivers SIGTERM when the worker process dies
+(even by SIGKILL); the handler SIGKILLs the rest of the group (Chromium, its zygotes and renderers),
+deletes the browser profile and exits. Standard library only.
 """
 
 import ctypes
 import fcntl
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import time
 
 PR_SET_PDEATHSIG = 1
+PROFILE = ""
+
+
+def _others_in_group() -> list[int]:
+    me, group, found = os.getpid(), os.getpgid(0), []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != me:
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as fh:
+                    fields = fh.read().rsplit(b")", 1)[1].split()
+                if int(fields[2]) == group and fields[0] != b"Z":
+                    found.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
 
 
 def _kill_group(*_args: object) -> None:
-    os.killpg(0, signal.SIGKILL)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        others = _others_in_group()
+        if not others:
+            break
+        for pid in others:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.05)
+    if PROFILE:
+        shutil.rmtree(PROFILE, ignore_errors=True)
+    os._exit(0)
 
 
 def main() -> None:
-    parent, read_fd, write_fd = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    global PROFILE
+    parent, read_fd, write_fd, PROFILE = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     signal.signal(signal.SIGTERM, _kill_group)
     signal.signal(signal.SIGINT, _kill_group)
     signal.signal(signal.SIGHUP, _kill_group)

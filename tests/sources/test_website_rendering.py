@@ -119,6 +119,13 @@ def _wait(condition: Callable[[], Any], timeout: float, what: str) -> Any:
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def _cmdline(process: psutil.Process) -> list[str]:
+    try:
+        return process.cmdline()
+    except psutil.Error:
+        return []
+
+
 def _alive(processes: list[psutil.Process]) -> list[psutil.Process]:
     alive = []
     for process in processes:
@@ -209,6 +216,8 @@ def test_killed_worker_leaves_no_chromium_behind(api_client, chatbot, spa, guard
     browsers = _wait(lambda: _chromium_processes(worker), 60, "the worker to start Chromium")
     _wait(lambda: len(_chromium_processes(worker)) >= 3, 30, "Chromium to start its helpers")
     browsers = _chromium_processes(worker)
+    profiles = {arg.split("=", 1)[1] for p in browsers for arg in _cmdline(p) if arg.startswith("--user-data-dir=")}
+    assert profiles and all(os.path.isdir(profile) for profile in profiles)
 
     # SIGKILL the Celery processes only (main and pool), as the OOM killer would: Chromium is not touched.
     assert worker.proc is not None
@@ -217,6 +226,7 @@ def test_killed_worker_leaves_no_chromium_behind(api_client, chatbot, spa, guard
     worker.proc.wait(timeout=10)
 
     _wait(lambda: _alive(browsers) == [], 20, "Chromium to die with its worker")
+    _wait(lambda: not any(os.path.exists(profile) for profile in profiles), 10, "the profile to be deleted")
     assert Source.objects.get(pk=source_id).status == "processing"  # the reaper's job; not this test's
 
 
