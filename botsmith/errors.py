@@ -20,6 +20,7 @@ class ErrorCode(models.TextChoices):
     FETCH_FAILED = "fetch_failed", "Could not fetch"
     INVALID_ARGUMENT = "invalid_argument", "Invalid argument"
     INTERNAL = "internal", "Internal error"
+    RENDERER_UNAVAILABLE = "renderer_unavailable", "Browser for rendering not installed"
 
 
 class ProcessingError(Exception):

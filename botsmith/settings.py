@@ -344,6 +344,18 @@ SCRAPER_PAGE_TIMEOUT_SECONDS = env.int("SCRAPER_PAGE_TIMEOUT_SECONDS", default=3
 CLEANUP_MIN_DAYS = env.int("CLEANUP_MIN_DAYS", default=1)
 CLEANUP_BATCH_SIZE = env.int("CLEANUP_BATCH_SIZE", default=1000)
 NOTIFICATIONS_EMAIL_ENABLED = env.bool("NOTIFICATIONS_EMAIL_ENABLED", default=False)
+# --- Website rendering (headless Chromium behind the guard proxy, issue #15) ---
+# Networks (CIDRs) fetched even when SCRAPER_ALLOW_PRIVATE_NETWORKS is false: one intranet host, a test site.
+SCRAPER_ALLOWED_NETWORKS = env.list("SCRAPER_ALLOWED_NETWORKS", default=[])
+SCRAPER_CHROMIUM_PATH = env.str("SCRAPER_CHROMIUM_PATH", default="chromium")
+SCRAPER_RENDER_PAGE_TIMEOUT_SECONDS = env.float("SCRAPER_RENDER_PAGE_TIMEOUT_SECONDS", default=20.0)
+SCRAPER_RENDER_SETTLE_MS = env.int("SCRAPER_RENDER_SETTLE_MS", default=500)
+SCRAPER_RENDER_MAX_PAGES = env.int("SCRAPER_RENDER_MAX_PAGES", default=100)  # rendered pages per crawl
+SCRAPER_RENDER_CONCURRENCY = env.int("SCRAPER_RENDER_CONCURRENCY", default=2)  # browser pages at once per host
+SCRAPER_RENDER_MAX_MEMORY_MB = env.int("SCRAPER_RENDER_MAX_MEMORY_MB", default=1024)  # PSS of one browser
+SCRAPER_RENDER_MIN_TEXT_CHARS = env.int("SCRAPER_RENDER_MIN_TEXT_CHARS", default=100)
+# Lock files of the per-host page slots; "" = $TMPDIR/botsmith-render-slots.
+SCRAPER_RENDER_SLOT_DIR = env.str("SCRAPER_RENDER_SLOT_DIR", default="")
 
 # --- Retrieval --------------------------------------------------------------------------------
 # Embeddings: "local" runs all-MiniLM-L6-v2 in process (requirements-models.txt, no torch, no network),

@@ -24,7 +24,7 @@ from sources.services import dispatch, management
 CHUNKS_PER_PAGE = 20
 SEARCH_MAX_CHARS = 500
 
-SETTINGS_FIELDS = ("name", "chunk_size", "chunk_overlap", "crawl_options")
+SETTINGS_FIELDS = ("name", "chunk_size", "chunk_overlap", "crawl_options", "render")
 # "stored_file", not "file": the admin would link the file (a /media/ or bucket URL); stored files
 # are private and leave the storage only as chunks through the API.
 ORIGIN_FIELDS = ("chatbot", "kind", "url", "stored_file", "original_filename", "content_type", "file_kind",

@@ -74,6 +74,11 @@ class Source(models.Model):
         ALWAYS = "always", "Every page"
         NEVER = "never", "Never"
 
+    class Render(models.TextChoices):
+        AUTO = "auto", "Pages that need it"
+        ALWAYS = "always", "Every page"
+        NEVER = "never", "Never"
+
     chunk_size = models.PositiveIntegerField(default=1000)
     chunk_overlap = models.PositiveIntegerField(default=150)
     ocr = models.CharField(
@@ -81,6 +86,11 @@ class Source(models.Model):
         help_text="OCR for scanned pages: auto (pages without a text layer), always, or never.",
     )
     crawl_options = models.JSONField(default=dict, blank=True)
+    render = models.CharField(
+        max_length=8, choices=Render.choices, default=Render.AUTO,
+        help_text="Websites: run pages in headless Chromium: auto (pages that look like JavaScript apps), "
+        "always, or never.",
+    )
     crawl_report = models.JSONField(default=dict, blank=True, help_text="Pages crawled, failed, skipped, changed.")
     crawl_pages = models.JSONField(
         default=dict, blank=True, help_text="Per-URL state for re-crawls: etag, last-modified, content hash."

@@ -42,7 +42,8 @@ class SourceSerializer(serializers.ModelSerializer):
             "queue_position", "progress", "stage", "error_code", "error_message", "notices", "chunk_count",
             "char_count",
             "units_total", "units_done", "unit_name", "sheet_count", "text_coverage", "eta_seconds",
-            "chunk_size", "chunk_overlap", "ocr", "engine", "crawl_options", "crawl_report", "refresh", "task_id",
+            "chunk_size", "chunk_overlap", "ocr", "render", "engine", "crawl_options", "crawl_report", "refresh",
+            "task_id",
             "index_status", "embedded_count", "index_model", "index_message",
             "created_at", "started_at", "finished_at", "updated_at",
         ]
@@ -77,6 +78,7 @@ class WebsiteSerializer(serializers.Serializer):
     chunk_overlap = serializers.IntegerField(required=False, min_value=0, max_value=4000)
     refresh = serializers.ChoiceField(choices=Source.Refresh.choices, required=False, default=Source.Refresh.NONE)
     refresh_crontab = serializers.CharField(required=False, default="", max_length=100, allow_blank=True)
+    render = serializers.ChoiceField(choices=Source.Render.choices, required=False, default=Source.Render.AUTO)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs.get("refresh") == Source.Refresh.CRONTAB and len(attrs.get("refresh_crontab", "").split()) != 5:

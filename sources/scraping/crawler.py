@@ -15,7 +15,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from botsmith.errors import ErrorCode, ProcessingError
 from sources.scraping.fetch import SUPPORTED_TYPES, FetchResult, SafeFetcher, classify_content
-from sources.scraping.html import PageContent, parse_html, parse_plain_text
+from sources.scraping.html import PageContent, clean_url, parse_html, parse_plain_text
+from sources.scraping.render import Renderer, needs_render
 from sources.scraping.robots import RobotsPolicy
 from sources.scraping.sitemap import collect_sitemap_urls, parse_lastmod
 from sources.scraping.urlsafety import normalize_url
@@ -107,6 +108,9 @@ class CrawlOptions:
     respect_robots: bool = True  # robots.txt and <meta name="robots" content="noindex/nofollow">
     max_sitemap_urls: int = 10_000
     max_sitemap_files: int = 20
+    # "auto": render in the browser only pages whose static HTML looks like an app shell; needs a renderer.
+    render: str = "never"
+    render_min_text_chars: int = 100
 
 
 @dataclass(slots=True)
@@ -134,11 +138,14 @@ class PageState:
 
 
 def url_key(url: str) -> str | None:
-    """Dedupe key: lower-case scheme/host, no default port, no fragment, no tracking parameters."""
+    """Dedupe key: lower-case scheme/host, no default port, no tracking parameters, no fragment except a
+    hash route (``#/docs``, ``#!/docs``): in a client-side app that names another page."""
     try:
         normalised, _, _, _ = normalize_url(url)
     except ProcessingError:
         return None
+    fragment = url.partition("#")[2] if "#" in url else ""
+    route = fragment if fragment.startswith(("/", "!/")) and len(fragment) > 1 else ""
     parts = urlsplit(normalised)
     query = parts.query
     if query:
@@ -146,7 +153,7 @@ def url_key(url: str) -> str | None:
         kept = [(k, v) for k, v in pairs if not _TRACKING_PARAM_RE.match(k)]
         if len(kept) != len(pairs):
             query = urlencode(kept)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, route))
 
 
 def _site(url: str) -> str:
@@ -187,6 +194,7 @@ class PageFetched:
     content_type: str = ""
     depth: int = 0
     lastmod: datetime | None = None  # from the sitemap; store it in PageState for the next crawl
+    rendered: bool = False  # text and links come from the DOM after headless Chromium ran its scripts
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,8 +261,10 @@ class Crawler:
         should_stop: Callable[[], bool] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        renderer: Renderer | None = None,
     ) -> None:
         self.start = fetcher.validate(start_url).url
+        self.renderer = renderer
         self.fetcher = fetcher
         self.options = options
         self.known = {key: PageState.coerce(v) for k, v in (known_pages or {}).items() if (key := url_key(k))}
@@ -388,6 +398,7 @@ class Crawler:
             yield PageSkipped(url, f"content-type {result.content_type or 'unknown'}")
             return
         content: PageContent | None = None
+        rendered = False
         if kind == "pdf":
             digest = content_hash(result.body)
         else:
@@ -399,6 +410,17 @@ class Crawler:
             except Exception:  # a parser bug on one page must not end the whole crawl
                 yield PageFailed(url, result.status_code, "The page could not be read.", ErrorCode.CORRUPT)
                 return
+            if kind == "html" and self._wants_render(result.body, content):
+                try:
+                    content = self._render(url, content)
+                    rendered = True
+                except ProcessingError as exc:
+                    if self.options.render == "always" or len(content.text) < self.options.render_min_text_chars:
+                        yield PageFailed(url, result.status_code, exc.message, exc.code)
+                        return
+                    if self.renderer is not None:
+                        self.renderer.stats.note(f"Some pages could not be rendered and were read as plain HTML "
+                                                 f"({exc.message})")
             digest = content_hash(content.text)
         canonical = url
         if content is not None and content.canonical_url:
@@ -437,7 +459,37 @@ class Crawler:
             content_type=result.content_type,
             depth=entry.depth,
             lastmod=entry.lastmod,
+            rendered=rendered,
         )
+
+    def _wants_render(self, body: bytes, content: PageContent) -> bool:
+        mode = self.options.render
+        if mode == "never" or self.renderer is None:
+            return False
+        if not self.renderer.budget_left():
+            if self.renderer.unavailable is None:
+                self.renderer.stats.note(f"Only the first {self.renderer.config.max_pages} pages of a crawl are "
+                                         "rendered in the browser; the others were read as plain HTML.")
+            return False
+        return mode == "always" or needs_render(body, content, min_text_chars=self.options.render_min_text_chars)
+
+    def _render(self, url: str, static: PageContent) -> PageContent:
+        """The page as the browser shows it: same extraction as static pages, links from the live DOM."""
+        assert self.renderer is not None
+        page = self.renderer.render(url)
+        content = parse_html(page.html.encode("utf-8", "replace"), url=url, http_encoding="utf-8")
+        seen = set(content.links)
+        for link in page.links:
+            cleaned = clean_url(link, url)
+            route = link.partition("#")[2]
+            if cleaned and route.startswith(("/", "!/")):
+                cleaned += "#" + route  # a hash route of the app: another page once rendered
+            if cleaned and cleaned not in seen:
+                seen.add(cleaned)
+                content.links.append(cleaned)
+        for segment in content.segments:
+            segment.metadata["rendered"] = True
+        return content
 
     def _nofollow(self, content: PageContent) -> bool:
         return content.nofollow and self.options.respect_robots
@@ -509,6 +561,7 @@ def crawl(
     should_stop: Callable[[], bool] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    renderer: Renderer | None = None,
 ) -> Iterator[CrawlEvent]:
     """Yield a ``CrawlEvent`` per URL considered, then one ``CrawlFinished``.
 
@@ -526,5 +579,6 @@ def crawl(
         should_stop=should_stop,
         sleep=sleep,
         clock=clock,
+        renderer=renderer,
     )
     return crawler.run()

@@ -36,6 +36,7 @@ from sources.scraping import (
 from sources.services import chunk_store, dispatch, lifecycle
 from sources.services.extraction import ExtractionProcess, StatsUpdate
 from sources.services.ingestion import extraction_limits, sandbox_limits
+from sources.services.rendering import address_policy, make_renderer
 from sources.services.uploads import resolve_chunking
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class WebsiteRequest:
     chunk_overlap: int | None = None
     refresh: str = Source.Refresh.NONE
     refresh_crontab: str = ""
+    render: str = Source.Render.AUTO
 
 
 def make_fetcher() -> SafeFetcher:
@@ -66,12 +68,13 @@ def make_fetcher() -> SafeFetcher:
         allow_private=settings.SCRAPER_ALLOW_PRIVATE_NETWORKS,
         total_timeout=settings.SCRAPER_PAGE_TIMEOUT_SECONDS,
         max_bytes=settings.SCRAPER_MAX_BYTES,
+        is_public=address_policy(),
     )
 
 
 def check_url(url: str) -> str:
     """Refuse a bad or non-public URL at once (the crawl checks every hop again)."""
-    return validate_url(url, allow_private=settings.SCRAPER_ALLOW_PRIVATE_NETWORKS).url
+    return validate_url(url, allow_private=settings.SCRAPER_ALLOW_PRIVATE_NETWORKS, is_public=address_policy()).url
 
 
 def create_website_source(chatbot: Chatbot, request: WebsiteRequest) -> Source:
@@ -89,6 +92,7 @@ def create_website_source(chatbot: Chatbot, request: WebsiteRequest) -> Source:
         source = Source(
             chatbot=chatbot, kind=Source.Kind.WEBSITE, name=url[:255], url=url, content_type="text/html",
             chunk_size=size, chunk_overlap=overlap, refresh=request.refresh, refresh_crontab=request.refresh_crontab,
+            render=request.render,
             crawl_options={"max_pages": request.max_pages, "max_depth": request.max_depth,
                            "include": request.include, "exclude": request.exclude},
         )
@@ -164,6 +168,9 @@ class CrawlTally:
     complete: bool = True
     pages_done: int = 0
     pages_found: int = 0
+    rendered: int = 0
+    unsettled: int = 0
+    refused: list[dict[str, str]] = field(default_factory=list)
 
     def report(self) -> dict[str, Any]:
         return {
@@ -172,6 +179,7 @@ class CrawlTally:
             "pages_failed": len(self.failed), "failed": self.failed[:MAX_LISTED],
             "skipped": self.skipped[:MAX_LISTED], "removed_urls": self.removed[:MAX_LISTED],
             "complete": self.complete, "pages_found": self.pages_found,
+            "pages_rendered": self.rendered, "pages_unsettled": self.unsettled, "render_refused": self.refused,
         }
 
 
@@ -249,7 +257,8 @@ def _crawl_and_store(claim: lifecycle.Claim) -> dict[str, Any]:
     crawl_options = CrawlOptions(
         max_pages=int(options.get("max_pages", 1)), max_depth=int(options.get("max_depth", 2)),
         include=tuple(options.get("include") or ()), exclude=tuple(options.get("exclude") or ()),
-        delay=settings.SCRAPER_DELAY_SECONDS,
+        delay=settings.SCRAPER_DELAY_SECONDS, render=source.render,
+        render_min_text_chars=settings.SCRAPER_RENDER_MIN_TEXT_CHARS,
     )
     known: dict[str, dict[str, Any]] = dict(source.crawl_pages or {})
     tally = CrawlTally()
@@ -261,12 +270,30 @@ def _crawl_and_store(claim: lifecycle.Claim) -> dict[str, Any]:
         reporter.report(progress=percent, stage=f"Crawled {done} of {found} pages", units_done=done,
                         units_total=found, unit_name="pages")
 
-    with make_fetcher() as fetcher:
-        for event in crawl(source.url, fetcher=fetcher, options=crawl_options, known_pages=known,
-                           on_progress=on_progress):
-            drafts = _handle_event(event, source, known, tally)
-            if drafts is not None:
-                list(writer.add_all(drafts))
+    renderer, notice = make_renderer(
+        source.render, should_stop=lambda: Source.objects.filter(pk=source.pk, cancel_requested=True).exists())
+    notices = [notice] if notice else []
+    try:
+        with make_fetcher() as fetcher:
+            for event in crawl(source.url, fetcher=fetcher, options=crawl_options, known_pages=known,
+                               on_progress=on_progress, renderer=renderer):
+                drafts = _handle_event(event, source, known, tally)
+                if drafts is not None:
+                    list(writer.add_all(drafts))
+    finally:
+        # Every exit (done, cancelled, soft time limit, error) kills the browser's whole process group.
+        if renderer is not None:
+            renderer.close()
+    if renderer is not None:
+        tally.rendered, tally.unsettled = renderer.stats.pages, renderer.stats.unsettled
+        notices += renderer.stats.notices
+        if renderer.unavailable and renderer.unavailable not in " ".join(notices):
+            notices.append(f"Pages could not be rendered ({renderer.unavailable}); they were read as plain HTML.")
+        refused = renderer.proxy_stats.refused if renderer.proxy_stats else []
+        tally.refused = [{"target": r.target[:300], "reason": r.reason} for r in refused[:MAX_LISTED]]
+        logger.info("source %s: rendered %s pages (%s unsettled, peak %s MB), proxy refused %s requests",
+                    source.pk, renderer.stats.pages, renderer.stats.unsettled, renderer.stats.peak_rss >> 20,
+                    len(refused))
     for key in known:
         if key in tally.pages or key in tally.gone:
             continue
@@ -287,7 +314,7 @@ def _crawl_and_store(claim: lifecycle.Claim) -> dict[str, Any]:
     return {
         "chunk_count": writer.result.chunk_count, "char_count": writer.result.char_count,
         "units_done": tally.new + tally.changed + tally.unchanged, "units_total": tally.pages_found or None,
-        "unit_name": "pages", "crawl_report": tally.report(), "crawl_pages": tally.pages,
+        "unit_name": "pages", "crawl_report": tally.report(), "crawl_pages": tally.pages, "notices": notices,
     }
 
 
@@ -299,7 +326,8 @@ def _handle_event(event: Any, source: Source, known: dict[str, dict[str, Any]],
         previous = known.get(key)
         tally.pages[key] = {"etag": event.etag, "last_modified": event.last_modified,
                             "content_hash": event.content_hash, "title": event.title[:300],
-                            "lastmod": event.lastmod.isoformat() if event.lastmod else None}
+                            "lastmod": event.lastmod.isoformat() if event.lastmod else None,
+                            "rendered": event.rendered}
         if previous is None:
             tally.new += 1
         elif previous.get("content_hash") == event.content_hash:

@@ -115,7 +115,7 @@ def test_pipeline_fields_are_read_only_and_internals_collapsed(admin_client):
     assert 'name="status"' not in html and 'name="run_id"' not in html and 'name="chatbot"' not in html
     assert re.search(r'<fieldset class="[^"]*collapse[^"]*"', html) or "<details" in html
     response = admin_client.post(url, {"name": "renamed.txt", "chunk_size": 500, "chunk_overlap": 50,
-                                       "crawl_options": "{}", "status": "failed", "chunk_count": 99})
+                                       "crawl_options": "{}", "render": "auto", "status": "failed", "chunk_count": 99})
 
     assert response.status_code == 302, response.content.decode()[:2000]
     source.refresh_from_db()

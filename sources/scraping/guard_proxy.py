@@ -1,0 +1,265 @@
+"""The only way out for a headless browser: an HTTP proxy that puts every request through the URL guard.
+
+Plain ``http://`` requests and ``CONNECT`` tunnels (https, wss) are checked with ``validate_url``;
+the proxy then connects to the pinned address itself, so a rebinding name never gets a second
+lookup. One request per client connection: a keep-alive socket could otherwise carry a second
+request to another host past the check.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import select
+import socket
+import socketserver
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from botsmith.errors import ProcessingError
+from sources.scraping.urlsafety import AddressPolicy, Resolver, ValidatedURL, validate_url
+
+logger = logging.getLogger(__name__)
+
+MAX_HEAD_BYTES = 64 * 1024
+CONNECT_TIMEOUT = 5.0
+IDLE_TIMEOUT = 30.0
+# Chromium's own background services (updates, sign-in, time, safe browsing) that survive the launch flags:
+# never page content, and not to be reached from a crawler's network.
+BROWSER_SERVICE_HOSTS = frozenset({
+    "accounts.google.com", "update.googleapis.com", "clients2.google.com", "clients1.google.com",
+    "safebrowsing.googleapis.com", "optimizationguide-pa.googleapis.com", "content-autofill.googleapis.com",
+    "redirector.gvt1.com", "edgedl.me.gvt1.com", "android.clients.google.com",
+})  # fmt: skip
+_HOP_BY_HOP = frozenset({
+    "connection", "proxy-connection", "keep-alive", "proxy-authorization", "proxy-authenticate", "te",
+    "trailer", "upgrade", "transfer-encoding",
+})  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    target: str
+    reason: str
+
+
+@dataclass(slots=True)
+class ProxyStats:
+    allowed: int = 0
+    refused: list[Refusal] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def refuse(self, target: str, reason: str) -> None:
+        with self.lock:
+            if len(self.refused) < 1000:
+                self.refused.append(Refusal(target, reason))
+        logger.warning("render proxy refused %s: %s", target, reason)
+
+    def allow(self) -> None:
+        with self.lock:
+            self.allowed += 1
+
+
+class _Refused(Exception):
+    pass
+
+
+class GuardProxy:
+    """A threaded proxy on 127.0.0.1:<ephemeral>; ``with GuardProxy(...) as proxy: proxy.port``."""
+
+    def __init__(
+        self,
+        *,
+        allow_private: bool,
+        is_public: AddressPolicy | None = None,
+        resolver: Resolver | None = None,
+        blocked_paths: Callable[[dict[str, str]], str | None] | None = None,
+    ) -> None:
+        self.allow_private = allow_private
+        self.is_public = is_public
+        self.resolver = resolver
+        self.blocked_request = blocked_paths or _refuse_service_worker
+        self.stats = ProxyStats()
+        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server.proxy = self
+        self.port = int(self._server.server_address[1])
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.1,), name="render-guard-proxy", daemon=True
+        )
+
+    def __enter__(self) -> GuardProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._server.shutdown()
+        self._server.server_close()
+
+    def check(self, url: str) -> ValidatedURL:
+        """Validate ``url`` as the static fetcher would; the proxy's own port is never a target."""
+        if (urlsplit(url).hostname or "").rstrip(".").lower() in BROWSER_SERVICE_HOSTS:
+            raise _Refused("a browser background service")  # before any DNS lookup
+        try:
+            target = validate_url(url, allow_private=self.allow_private, resolver=self.resolver,
+                                  is_public=self.is_public)
+        except ProcessingError as exc:
+            raise _Refused(exc.message) from None
+        if target.port == self.port and any(ipaddress.ip_address(a).is_loopback for a in target.addresses):
+            raise _Refused("the proxy's own address")
+        return target
+
+
+class _Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    proxy: GuardProxy
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        logger.debug("render proxy: connection error", exc_info=True)
+
+
+def _refuse_service_worker(headers: dict[str, str]) -> str | None:
+    # Chromium marks the fetch of a service-worker script; refusing it makes registration fail.
+    return "service worker script" if headers.get("service-worker", "").lower() == "script" else None
+
+
+def _read_head(sock: socket.socket) -> tuple[bytes, bytes]:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(8192)
+        if not chunk:
+            raise ConnectionError("client closed")
+        data += chunk
+        if len(data) > MAX_HEAD_BYTES:
+            raise _Refused("request head too large")
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return head, rest
+
+
+def _connect(target: ValidatedURL) -> socket.socket:
+    last: OSError | None = None
+    for address in target.addresses[:3]:
+        try:
+            return socket.create_connection((address, target.port), timeout=CONNECT_TIMEOUT)
+        except OSError as exc:
+            last = exc
+    raise last or OSError("no address")
+
+
+def _pipe(a: socket.socket, b: socket.socket, *, one_way_from: socket.socket | None = None) -> None:
+    """Copy bytes both ways (or only from ``one_way_from``) until a side closes or stays idle."""
+    sockets = [one_way_from] if one_way_from is not None else [a, b]
+    while True:
+        readable, _, _ = select.select(sockets, [], [], IDLE_TIMEOUT)
+        if not readable:
+            return
+        for src in readable:
+            dst = b if src is a else a
+            data = src.recv(65536)
+            if not data:
+                return
+            dst.sendall(data)
+
+
+class _Handler(socketserver.BaseRequestHandler):
+    request: socket.socket
+    server: _Server
+
+    def handle(self) -> None:
+        proxy = self.server.proxy
+        client = self.request
+        client.settimeout(IDLE_TIMEOUT)
+        try:
+            head, rest = _read_head(client)
+        except (_Refused, OSError, ConnectionError):
+            return
+        lines = head.decode("latin-1").split("\r\n")
+        parts = lines[0].split(" ")
+        if len(parts) != 3:
+            self._deny(proxy, lines[0][:200], "malformed request line", status=400)
+            return
+        method, target, version = parts
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        try:
+            if method.upper() == "CONNECT":
+                self._tunnel(proxy, target, rest)
+            else:
+                self._forward(proxy, method, target, version, lines[1:], headers, rest)
+        except _Refused as exc:
+            self._deny(proxy, target[:300], str(exc))
+        except OSError as exc:
+            self._reply(502, f"upstream failed: {exc}")
+
+    def _deny(self, proxy: GuardProxy, target: str, reason: str, *, status: int = 403) -> None:
+        proxy.stats.refuse(target, reason)
+        self._reply(status, f"Refused by BotSmith: {reason}")
+
+    def _reply(self, status: int, text: str) -> None:
+        body = text.encode("utf-8", "replace")
+        head = (f"HTTP/1.1 {status} {'Forbidden' if status == 403 else 'Error'}\r\nContent-Type: text/plain\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")
+        try:
+            self.request.sendall(head.encode() + body)
+        except OSError:
+            pass
+
+    def _tunnel(self, proxy: GuardProxy, authority: str, early: bytes) -> None:
+        host, sep, port = authority.rpartition(":")
+        if not sep or not port.isdigit():
+            raise _Refused("CONNECT needs host:port")
+        # The scheme only picks the default port; CONNECT always names one.
+        checked = proxy.check(f"https://{host}:{port}/")
+        upstream = _connect(checked)
+        proxy.stats.allow()
+        with upstream:
+            self.request.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            if early:  # bytes the client sent before reading our answer (a TLS hello, say)
+                upstream.sendall(early)
+            _pipe(self.request, upstream)
+
+    def _forward(self, proxy: GuardProxy, method: str, url: str, version: str, raw_headers: list[str],
+                 headers: dict[str, str], rest: bytes) -> None:
+        parts = urlsplit(url)
+        if parts.scheme.lower() != "http":
+            # https and wss arrive as CONNECT; anything else (ftp:, file:, origin-form) is not proxied.
+            raise _Refused(f"scheme {parts.scheme or '(none)'} is not allowed")
+        if "transfer-encoding" in headers:
+            raise _Refused("chunked request bodies are not supported")
+        checked = proxy.check(url)
+        blocked = proxy.blocked_request(headers)
+        if blocked:
+            raise _Refused(blocked)
+        length = int(headers.get("content-length", "0") or 0) if headers.get("content-length", "0").isdigit() else 0
+        path = parts.path or "/"
+        if parts.query:
+            path += "?" + parts.query
+        kept = [line for line in raw_headers
+                if line and line.partition(":")[0].strip().lower() not in _HOP_BY_HOP | {"host"}]
+        head = "\r\n".join([f"{method} {path} {version}", f"Host: {checked.host_header}", *kept,
+                            "Connection: close", "", ""])
+        upstream = _connect(checked)
+        proxy.stats.allow()
+        with upstream:
+            upstream.settimeout(IDLE_TIMEOUT)
+            upstream.sendall(head.encode("latin-1"))
+            body = rest[:length]
+            remaining = length - len(body)
+            if body:
+                upstream.sendall(body)
+            while remaining > 0:
+                chunk = self.request.recv(min(65536, remaining))
+                if not chunk:
+                    break
+                upstream.sendall(chunk)
+                remaining -= len(chunk)
+            # Only the answer flows now: the client's next request must come on a new connection.
+            _pipe(self.request, upstream, one_way_from=upstream)

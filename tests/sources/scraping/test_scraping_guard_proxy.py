@@ -1,0 +1,140 @@
+"""The browser's guard proxy: every request checked, pinned to the checked address, refusals counted."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from sources.scraping.guard_proxy import GuardProxy
+from sources.scraping.urlsafety import IPAddress, is_public_address
+from tests.fixtures.http_server import TestSite, serve_test_site
+from tests.fixtures.spa_site import Listener, serve_listener
+
+ALLOWED = ipaddress.ip_network("127.0.0.2/32")
+
+
+def only_test_site(ip: IPAddress) -> bool:
+    return ip in ALLOWED or is_public_address(ip)
+
+
+def send(proxy: GuardProxy, head: str, timeout: float = 10.0) -> bytes:
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=timeout) as sock:
+        sock.sendall(head.encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+        return data
+
+
+@pytest.fixture
+def site() -> Iterator[TestSite]:
+    with serve_test_site(host="127.0.0.2") as served:
+        yield served
+
+
+@pytest.fixture
+def same_port_listener(site: TestSite) -> Iterator[Listener]:
+    """A loopback listener on 127.0.0.1 at the site's own port: where a rebinding name would lead."""
+    with serve_listener(port=site.port) as listener:
+        yield listener
+
+
+def test_rebinding_name_is_pinned_to_the_checked_address_and_refused_on_the_next_lookup(site, same_port_listener):
+    answers = iter([["127.0.0.2"], ["127.0.0.1"]])
+    lookups: list[str] = []
+
+    def rebinding_resolver(host: str, port: int) -> list[str]:
+        lookups.append(host)
+        return next(answers)
+
+    with GuardProxy(allow_private=False, is_public=only_test_site, resolver=rebinding_resolver) as proxy:
+        first = send(proxy, f"GET http://rebind.test:{site.port}/about HTTP/1.1\r\nHost: rebind.test\r\n\r\n")
+        second = send(proxy, f"GET http://rebind.test:{site.port}/about HTTP/1.1\r\nHost: rebind.test\r\n\r\n")
+
+    assert first.startswith(b"HTTP/1.1 200") and b"founded in 1999" in first
+    assert site.requests_seen == ["/about"]  # the checked address, with the site's own Host header
+    assert site.requests[0].headers["host"] == f"rebind.test:{site.port}"
+    assert second.startswith(b"HTTP/1.1 403") and b"127.0.0.1" in second
+    assert lookups == ["rebind.test", "rebind.test"]  # one lookup per request, none between check and use
+    assert same_port_listener.connections == 0
+    assert [r.target for r in proxy.stats.refused] == [f"http://rebind.test:{site.port}/about"]
+
+
+def test_a_name_with_one_private_answer_among_allowed_ones_is_refused(site, same_port_listener):
+    with GuardProxy(allow_private=False, is_public=only_test_site,
+                    resolver=lambda host, port: ["127.0.0.2", "127.0.0.1"]) as proxy:
+        reply = send(proxy, f"GET http://mixed.test:{site.port}/ HTTP/1.1\r\nHost: mixed.test\r\n\r\n")
+        tunnel = send(proxy, f"CONNECT mixed.test:{site.port} HTTP/1.1\r\n\r\n")
+
+    assert reply.startswith(b"HTTP/1.1 403") and tunnel.startswith(b"HTTP/1.1 403")
+    assert site.requests_seen == [] and same_port_listener.connections == 0
+    assert len(proxy.stats.refused) == 2
+
+
+@pytest.mark.parametrize("head", [
+    "GET http://169.254.169.254/latest/meta-data/ HTTP/1.1\r\n\r\n",
+    "CONNECT 169.254.169.254:443 HTTP/1.1\r\n\r\n",
+    "GET http://[::ffff:127.0.0.1]:{listener}/ HTTP/1.1\r\n\r\n",
+    "CONNECT 127.0.0.1:{listener} HTTP/1.1\r\n\r\n",
+    "GET http://127.0.0.1:{listener}/ HTTP/1.1\r\n\r\n",
+    "GET ftp://127.0.0.2/file HTTP/1.1\r\n\r\n",
+    "GET file:///etc/passwd HTTP/1.1\r\n\r\n",
+    "GET / HTTP/1.1\r\nHost: 127.0.0.1:{listener}\r\n\r\n",
+    "CONNECT 127.0.0.1 HTTP/1.1\r\n\r\n",
+], ids=["metadata", "metadata-connect", "mapped-v6", "loopback-connect", "loopback", "ftp", "file", "origin-form",
+        "connect-no-port"])
+def test_private_targets_and_other_schemes_are_refused(head):
+    with serve_listener() as listener, GuardProxy(allow_private=False, is_public=only_test_site) as proxy:
+        reply = send(proxy, head.format(listener=listener.port))
+
+    assert reply.startswith(b"HTTP/1.1 403"), reply[:200]
+    assert listener.connections == 0
+    assert len(proxy.stats.refused) == 1 and proxy.stats.allowed == 0
+
+
+def test_the_proxy_refuses_its_own_port_even_when_private_networks_are_allowed():
+    with GuardProxy(allow_private=True) as proxy:
+        reply = send(proxy, f"GET http://127.0.0.1:{proxy.port}/ HTTP/1.1\r\n\r\n")
+        tunnel = send(proxy, f"CONNECT 127.0.0.1:{proxy.port} HTTP/1.1\r\n\r\n")
+
+    assert reply.startswith(b"HTTP/1.1 403") and tunnel.startswith(b"HTTP/1.1 403")
+    assert {r.reason for r in proxy.stats.refused} == {"the proxy's own address"}
+
+
+def test_service_worker_scripts_are_refused(site):
+    with GuardProxy(allow_private=False, is_public=only_test_site) as proxy:
+        reply = send(proxy, f"GET {site.url('/about')} HTTP/1.1\r\nService-Worker: script\r\n\r\n")
+
+    assert reply.startswith(b"HTTP/1.1 403") and site.requests_seen == []
+
+
+def test_allowed_request_and_tunnel_reach_the_site_and_only_one_request_per_connection(site):
+    with GuardProxy(allow_private=False, is_public=only_test_site) as proxy:
+        # A second request pipelined on the same connection must not ride along unchecked.
+        reply = send(proxy, f"GET {site.url('/about')} HTTP/1.1\r\n\r\n"
+                            "GET http://127.0.0.1:1/ HTTP/1.1\r\n\r\n")
+        tunnelled = send(proxy, f"CONNECT 127.0.0.2:{site.port} HTTP/1.1\r\n\r\n"
+                                f"GET /latin1 HTTP/1.1\r\nHost: 127.0.0.2\r\nConnection: close\r\n\r\n")
+
+    assert reply.startswith(b"HTTP/1.1 200") and reply.count(b"HTTP/1.1 ") == 1
+    assert tunnelled.startswith(b"HTTP/1.1 200 Connection established") and b"Menu" in tunnelled
+    assert site.requests_seen == ["/about", "/latin1"]
+    assert proxy.stats.allowed == 2 and proxy.stats.refused == []
+
+
+def test_browser_background_services_are_refused_before_any_lookup():
+    lookups: list[str] = []
+
+    def resolver(host: str, port: int) -> list[str]:
+        lookups.append(host)
+        return ["8.8.8.8"]
+
+    with GuardProxy(allow_private=False, resolver=resolver) as proxy:
+        tunnel = send(proxy, "CONNECT accounts.google.com:443 HTTP/1.1\r\n\r\n")
+        plain = send(proxy, "GET http://update.googleapis.com/service/update2/json HTTP/1.1\r\n\r\n")
+
+    assert tunnel.startswith(b"HTTP/1.1 403") and plain.startswith(b"HTTP/1.1 403")
+    assert lookups == [] and {r.reason for r in proxy.stats.refused} == {"a browser background service"}
