@@ -15,6 +15,7 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from botsmith.celery import app as celery_app
+from tests import brokers
 from tests.factories import ChatbotFactory, UserFactory
 from tests.worker import WorkerProcess, database_url_for_tests
 
@@ -104,6 +105,33 @@ def start_worker(worker_env: dict[str, str]) -> Iterator[Callable[..., WorkerPro
     yield start
     for worker in started:
         worker.stop()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test asking for ``broker`` runs once per broker under test (tests/brokers.py says which)."""
+    if "broker" in metafunc.fixturenames:
+        chosen = brokers.brokers_under_test()
+        only = metafunc.definition.get_closest_marker("brokers")
+        if only is not None:
+            chosen = [name for name in chosen if name in only.args]
+        metafunc.parametrize("broker", chosen, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_available() -> None:
+    brokers.check_rabbitmq()
+
+
+@pytest.fixture
+def broker(request: pytest.FixtureRequest, start_worker: Callable[..., WorkerProcess]) -> Iterator[brokers.Namespace]:
+    """This test's own namespace on the broker of its parameter: a key prefix on Redis, a vhost on RabbitMQ."""
+    if request.param == "rabbitmq":
+        request.getfixturevalue("rabbitmq_available")
+        namespace = brokers.rabbitmq_namespace(BROKER_KEY_PREFIX, start_worker)
+    else:
+        namespace = brokers.redis_namespace(BROKER_KEY_PREFIX, start_worker)
+    yield namespace
+    namespace.close()
 
 
 @pytest.fixture(scope="session")
