@@ -127,7 +127,9 @@ def broker(request: pytest.FixtureRequest, start_worker: Callable[..., WorkerPro
     """This test's own namespace on the broker of its parameter: a key prefix on Redis, a vhost on RabbitMQ."""
     if request.param == "rabbitmq":
         request.getfixturevalue("rabbitmq_available")
-        namespace = brokers.rabbitmq_namespace(BROKER_KEY_PREFIX, start_worker)
+        only = request.node.get_closest_marker("brokers")
+        quorum = bool(only and only.kwargs.get("quorum"))
+        namespace = brokers.rabbitmq_namespace(BROKER_KEY_PREFIX, start_worker, quorum=quorum)
     else:
         namespace = brokers.redis_namespace(BROKER_KEY_PREFIX, start_worker)
     yield namespace
