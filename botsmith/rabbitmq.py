@@ -14,16 +14,13 @@ from typing import Any
 
 from amqp.exceptions import NotFound
 
-from .telemetry import QueueState
+from .telemetry import QueueState, is_amqp_url
+
+__all__ = ["broker_answers", "is_amqp_url", "queue_states"]
 
 logger = logging.getLogger(__name__)
 
-AMQP_SCHEMES = ("amqp://", "amqps://", "pyamqp://")
 CONNECT_TIMEOUT = 1.0
-
-
-def is_amqp_url(url: str | None) -> bool:
-    return bool(url) and str(url).startswith(AMQP_SCHEMES)
 
 
 def queue_states(app: Any, names: Iterable[str]) -> dict[str, QueueState]:

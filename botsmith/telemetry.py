@@ -44,12 +44,18 @@ def broker_url(app: Celery) -> str:
     return str(app.conf.broker_url or "")
 
 
+def is_amqp_url(url: str | None) -> bool:
+    return bool(url) and str(url).startswith(("amqp://", "amqps://", "pyamqp://"))
+
+
 def operations_redis_url(app: Celery) -> str:
     """The Redis holding this app's heartbeats, ticks and counters; empty when there is none."""
     url = broker_url(app)
     if is_redis_url(url):
         return url
-    return str(getattr(settings, "OPERATIONS_REDIS_URL", "") or "")
+    if is_amqp_url(url):
+        return str(getattr(settings, "OPERATIONS_REDIS_URL", "") or "")
+    return ""  # the embedded file-system broker
 
 
 def key_prefix(app: Celery) -> str:

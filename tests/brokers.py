@@ -46,6 +46,9 @@ def brokers_under_test() -> list[str]:
     return ["redis"]
 
 
+_vhosts: set[str] = set()  # created by this process and not deleted yet
+
+
 def rabbitmqctl(*args: str) -> str:
     command = shutil.which("rabbitmqctl")
     if command is None:
@@ -113,6 +116,7 @@ def rabbitmq_namespace(run_prefix: str, start_worker: Callable[..., WorkerProces
     """A fresh vhost; ``url`` overrides host and port (a proxy in front of RabbitMQ), keeping the vhost."""
     vhost = f"{run_prefix.rstrip(':')}-{uuid.uuid4().hex[:8]}"
     rabbitmqctl("add_vhost", vhost)
+    _vhosts.add(vhost)
     rabbitmqctl("set_permissions", "-p", vhost, RABBITMQ_USER, ".*", ".*", ".*")
     broker_url = f"{(url or RABBITMQ_URL).rstrip('/')}/{vhost}"
     # Heartbeats and counters go to the shared Redis (REDIS_URL) under a prefix of their own.
@@ -134,8 +138,16 @@ def rabbitmq_namespace(run_prefix: str, start_worker: Callable[..., WorkerProces
 
     def close() -> None:
         rabbitmqctl("delete_vhost", vhost)
+        _vhosts.discard(vhost)
 
     return Namespace("rabbitmq", app, env, start_worker, close)
+
+
+def delete_leftover_vhosts() -> None:
+    """Vhosts of tests cut short (a failed fixture, Ctrl-C): dropped at the end of the run."""
+    for vhost in sorted(_vhosts):
+        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], capture_output=True, timeout=60, check=False)
+        _vhosts.discard(vhost)
 
 
 def check_rabbitmq() -> None:

@@ -41,7 +41,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Drop this run's broker keys so repeated runs leave nothing behind in Redis."""
+    """Drop this run's broker keys so repeated runs leave nothing behind in Redis (nor vhosts in RabbitMQ)."""
+    brokers.delete_leftover_vhosts()
     try:
         client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=1)
         for key in client.scan_iter(match=f"{BROKER_KEY_PREFIX}*", count=1000):

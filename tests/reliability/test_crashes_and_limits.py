@@ -146,6 +146,7 @@ def test_time_limit_ends_failed_timeout_never_processing(chatbot, broker, limits
     assert quick.status == "completed" or quick.error_code == "timeout"
 
 
+@pytest.mark.brokers("rabbitmq")  # on Redis: tests/sources/test_crash_recovery.py
 def test_killed_pool_child_is_requeued_and_completes_once(chatbot, broker):
     """reject_on_worker_lost: the lost child's message goes back to the queue and runs again, once."""
     worker = broker.start_worker()
