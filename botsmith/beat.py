@@ -18,7 +18,7 @@ from django.utils import timezone
 from django_celery_beat.schedulers import DatabaseScheduler
 
 from botsmith.models import ScheduleLock
-from botsmith.telemetry import Telemetry, is_redis_url
+from botsmith.telemetry import Telemetry
 
 logger = logging.getLogger(__name__)
 
@@ -62,9 +62,10 @@ class LockingDatabaseScheduler(DatabaseScheduler):
     def tick(self, *args: Any, **kwargs: Any) -> Any:
         """Also publish the tick (time and count) for /api/health/ details and /metrics."""
         result = super().tick(*args, **kwargs)
-        if is_redis_url(self.app.conf.broker_url):
+        telemetry = Telemetry.for_app(self.app)
+        if telemetry is not None:
             try:
-                Telemetry(self.app).record_beat_tick()
+                telemetry.record_beat_tick()
             except redis.RedisError as exc:
                 logger.warning("beat: could not publish the tick: %s", exc)
         return result

@@ -1,7 +1,9 @@
 """Readiness checks of the database, the broker and the workers for /api/health/, all with short timeouts.
 
 Workers are judged from the heartbeat they publish themselves (``botsmith.instrumentation``): one
-ZCOUNT on the broker's Redis, so a probe costs two round trips whether workers are up or not.
+ZCOUNT on the broker's Redis, so a probe costs two round trips whether workers are up or not. With
+RabbitMQ as the broker the heartbeats live in ``REDIS_URL`` and the broker check is a connection to
+RabbitMQ; with no Redis at all (embedded broker, or ``REDIS_URL`` empty) workers answer a ping.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from django.db import connection
 
 from sources.extractors.ocr import installed_languages
 
+from . import rabbitmq
 from .celery import app
-from .telemetry import Telemetry, is_redis_url
+from .telemetry import Snapshot, Telemetry, is_redis_url
 
 logger = logging.getLogger(__name__)
 
-# Only for the embedded file-system broker of `make run` (no Redis to hold heartbeats).
+# Only without a Redis to hold heartbeats (the embedded broker of `make run`, or REDIS_URL empty).
 FALLBACK_PING_TIMEOUT = 0.5
 
 
@@ -44,31 +47,53 @@ def check_database() -> Check:
 
 def check_broker_and_workers() -> tuple[Check, Check]:
     """The broker answers, and at least one worker beat within ``WORKER_HEARTBEAT_TTL_SECONDS``."""
-    if not is_redis_url(app.conf.broker_url):
+    telemetry = Telemetry.for_app(app)
+    if telemetry is None:
         return _check_without_redis()
+    broker_is_redis = is_redis_url(app.conf.broker_url)
+    if not broker_is_redis:
+        broker = _broker_check()
+        if not broker.ok:
+            return broker, Check(False, "broker unreachable")
     try:
-        live = Telemetry(app).count_live_workers(settings.WORKER_HEARTBEAT_TTL_SECONDS)
+        live = telemetry.count_live_workers(settings.WORKER_HEARTBEAT_TTL_SECONDS)
     except redis.RedisError as exc:
-        logger.warning("health: broker unreachable: %s", exc)
-        return Check(False, f"unreachable: {type(exc).__name__}"), Check(False, "broker unreachable")
-    broker = Check(True, "redis")
+        if broker_is_redis:
+            logger.warning("health: broker unreachable: %s", exc)
+            return Check(False, f"unreachable: {type(exc).__name__}"), Check(False, "broker unreachable")
+        # RabbitMQ answers but the heartbeats' Redis does not: the workers cannot be judged.
+        logger.warning("health: Redis (REDIS_URL) unreachable: %s", exc)
+        return broker, Check(False, f"heartbeats unreadable (REDIS_URL): {type(exc).__name__}")
+    if broker_is_redis:
+        broker = Check(True, "redis")
     if not live:
         return broker, Check(False, "no worker heartbeat")
     return broker, Check(True, f"{live} worker(s)")
 
 
-def _check_without_redis() -> tuple[Check, Check]:
+def _broker_name() -> str:
+    return "rabbitmq" if rabbitmq.is_amqp_url(app.conf.broker_url) else str(app.conf.broker_url).split(":", 1)[0]
+
+
+def _broker_check() -> Check:
     try:
-        with app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=1.0)
+        rabbitmq.broker_answers(app)
     except Exception as exc:
-        return Check(False, f"unreachable: {type(exc).__name__}"), Check(False, "broker unreachable")
+        logger.warning("health: broker unreachable: %s", exc)
+        return Check(False, f"unreachable: {type(exc).__name__}")
+    return Check(True, _broker_name())
+
+
+def _check_without_redis() -> tuple[Check, Check]:
+    broker = _broker_check()
+    if not broker.ok:
+        return broker, Check(False, "broker unreachable")
     try:
         replies = app.control.ping(timeout=FALLBACK_PING_TIMEOUT) or []
     except Exception as exc:
-        return Check(True, "filesystem"), Check(False, f"ping failed: {type(exc).__name__}")
+        return broker, Check(False, f"ping failed: {type(exc).__name__}")
     names = sorted(name for reply in replies for name in reply)
-    return Check(True, "filesystem"), Check(bool(names), f"{len(names)} worker(s)" if names else "no worker answered")
+    return broker, Check(bool(names), f"{len(names)} worker(s)" if names else "no worker answered")
 
 
 def queue_names() -> list[str]:
@@ -77,11 +102,14 @@ def queue_names() -> list[str]:
 
 def details() -> dict[str, Any]:
     """Queue depths and ages, workers and their queues, beat's last tick: for staff and token holders."""
-    if not is_redis_url(app.conf.broker_url):
+    telemetry = Telemetry.for_app(app)
+    if telemetry is None:
         return {}
     try:
-        snap = Telemetry(app).snapshot(queue_names())
+        snap = snapshot(telemetry)
     except redis.RedisError as exc:
+        return {"error": f"broker unreachable: {type(exc).__name__}"}
+    except OSError as exc:  # RabbitMQ's queue depths (amqp and socket errors are OSErrors)
         return {"error": f"broker unreachable: {type(exc).__name__}"}
     live = snap.live_workers(settings.WORKER_HEARTBEAT_TTL_SECONDS)
     return {
@@ -101,6 +129,14 @@ def details() -> dict[str, Any]:
             "last_tick_seconds_ago": round(snap.now - snap.beat_last_tick, 3) if snap.beat_last_tick else None,
         },
     }
+
+
+def snapshot(telemetry: Telemetry, *, with_metrics: bool = False) -> Snapshot:
+    """Workers, beat and counters from Redis; queue depths from whichever holds the queues."""
+    snap = telemetry.snapshot(queue_names(), with_metrics=with_metrics)
+    if not telemetry.reads_queues and rabbitmq.is_amqp_url(app.conf.broker_url):
+        snap.queues = rabbitmq.queue_states(app, queue_names())
+    return snap
 
 
 def check_ocr() -> Check:

@@ -17,7 +17,7 @@ from django.apps import apps
 from django.conf import settings
 
 from . import logs
-from .telemetry import DURATION_BUCKETS, TASK_DURATION_KEY, TASK_WAIT_KEY, WAIT_BUCKETS, Telemetry, is_redis_url
+from .telemetry import DURATION_BUCKETS, TASK_DURATION_KEY, TASK_WAIT_KEY, WAIT_BUCKETS, Telemetry
 
 logger = logging.getLogger(__name__)
 
@@ -28,11 +28,13 @@ _started: dict[str, float] = {}  # task id -> monotonic start, per pool process
 
 
 def _telemetry(app: Celery) -> Telemetry | None:
-    return Telemetry(app) if is_redis_url(app.conf.broker_url) else None
+    return Telemetry.for_app(app)
 
 
 class WorkerHeartbeat(bootsteps.StartStopStep):
     """Publishes ``hostname -> now`` in a Redis sorted set every few seconds; removed on clean shutdown.
+
+    The broker's Redis, or ``REDIS_URL`` when the broker is RabbitMQ.
 
     Readiness counts workers whose last beat is recent: one ZCOUNT instead of a broadcast ping.
     """
@@ -46,7 +48,7 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
     def start(self, parent: Any) -> None:
         self._telemetry = _telemetry(parent.app)
         if self._telemetry is None:
-            logger.info("worker heartbeat: broker is not Redis; readiness falls back to a ping")
+            logger.info("worker heartbeat: no Redis (embedded broker or REDIS_URL empty); readiness pings instead")
             return
         queues = parent.app.amqp.queues.consume_from or parent.app.amqp.queues
         hostname, names = parent.hostname, sorted(queues)

@@ -1,4 +1,4 @@
-"""Prometheus metrics, collected at scrape time from the broker's Redis and the database.
+"""Prometheus metrics, collected at scrape time from the operations Redis, RabbitMQ's queues and the database.
 
 Why at scrape time rather than prometheus_client's multiprocess mode: tasks run in prefork children
 that Celery recycles, on several hosts, while /metrics is served by web processes elsewhere. A
@@ -24,8 +24,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from .celery import app
-from .health import queue_names
-from .telemetry import DURATION_BUCKETS, WAIT_BUCKETS, Snapshot, Telemetry, is_redis_url
+from .health import snapshot
+from .telemetry import DURATION_BUCKETS, WAIT_BUCKETS, Snapshot, Telemetry
 
 logger = logging.getLogger(__name__)
 
@@ -38,14 +38,15 @@ class BotsmithCollector(Collector):
         yield from self._database_metrics()
 
     def _broker_metrics(self) -> Iterator[Metric]:
-        up = GaugeMetricFamily("botsmith_broker_up", "1 when the broker's Redis answered this scrape.")
-        if not is_redis_url(app.conf.broker_url):
+        up = GaugeMetricFamily("botsmith_broker_up", "1 when the broker and the operations Redis answered this scrape.")
+        telemetry = Telemetry.for_app(app)
+        if telemetry is None:
             up.add_metric([], 0)
             yield up
             return
         try:
-            snap = Telemetry(app).snapshot(queue_names(), with_metrics=True)
-        except redis.RedisError as exc:
+            snap = snapshot(telemetry, with_metrics=True)
+        except (redis.RedisError, OSError) as exc:
             logger.warning("metrics: broker unreachable: %s", exc)
             up.add_metric([], 0)
             yield up

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
-from kombu import Queue
+from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -288,11 +288,46 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     )
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
+# --- Scaling out: RabbitMQ as the broker (README "Scaling out") ---------------------------------
+# CELERY_BROKER_URL=amqp://user:password@host:5672/vhost. Redis then holds only what the broker did
+# besides queues: the shared cache, worker heartbeats, beat ticks and task counters, at REDIS_URL
+# (REDIS_URL= empty: none of those; the cache is per process and readiness pings the workers).
+_amqp_schemes = ("amqp://", "amqps://", "pyamqp://")
+CELERY_BROKER_IS_RABBITMQ = CELERY_BROKER_URL.startswith(_amqp_schemes)
+# Key prefix of the operational Redis keys; on Redis it is the broker's, on RabbitMQ a vhost isolates queues.
+OPERATIONS_KEY_PREFIX = _key_prefix
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "unix://")):
+    OPERATIONS_REDIS_URL = CELERY_BROKER_URL
+elif CELERY_BROKER_IS_RABBITMQ and REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+    OPERATIONS_REDIS_URL = REDIS_URL
+else:
+    OPERATIONS_REDIS_URL = ""  # the embedded file-system broker of `make run`, or REDIS_URL= empty
+if CELERY_BROKER_IS_RABBITMQ:
+    # No Redis-only options (visibility timeout, key prefix). RabbitMQ requeues an unacknowledged
+    # message as soon as the consumer's connection closes, so a killed worker's task goes to another
+    # one at once; its consumer_timeout (rabbitmq.conf) must outlast CELERY_TASK_TIME_LIMIT instead.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Publisher confirms: apply_async returns once RabbitMQ has the message (written, for quorum queues).
+        "confirm_publish": env.bool("CELERY_BROKER_CONFIRM_PUBLISH", default=True),
+    }
+    CELERY_BROKER_HEARTBEAT = env.int("CELERY_BROKER_HEARTBEAT", default=60)
+    if env.bool("CELERY_RABBITMQ_QUORUM_QUEUES", default=False):
+        # Replicated, durable queues: the production choice on a RabbitMQ cluster. Celery detects them and
+        # uses per-consumer QoS (quorum queues have no global QoS). Topic exchanges let countdowns and ETAs
+        # (task retries) use RabbitMQ's native delayed delivery instead of a worker holding the message.
+        CELERY_TASK_QUEUES = [
+            Queue(q.name, Exchange(q.name, type="topic"), routing_key=q.name,
+                  queue_arguments={"x-queue-type": "quorum"})
+            for q in CELERY_TASK_QUEUES
+        ]
+        CELERY_TASK_DEFAULT_EXCHANGE_TYPE = "topic"
+        CELERY_WORKER_DETECT_QUORUM_QUEUES = True
+
 # --- Cache ------------------------------------------------------------------------------------
 # Throttle counters live here: on Redis they are shared by every web process and host, so a limit
-# is global. Defaults to the broker's Redis when there is one; the process-local memory cache otherwise.
+# is global. Defaults to the broker's Redis (REDIS_URL with RabbitMQ); the process-local memory cache otherwise.
 _redis_schemes = ("redis://", "rediss://", "unix://")
-CACHE_URL = env("CACHE_URL", default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(_redis_schemes) else "locmemcache://")
+CACHE_URL = env("CACHE_URL", default=OPERATIONS_REDIS_URL or "locmemcache://")
 if CACHE_URL.startswith(_redis_schemes):
     CACHES = {
         "default": {

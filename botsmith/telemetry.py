@@ -1,8 +1,10 @@
-"""Operational state kept in the broker's Redis: worker heartbeats, beat ticks, task counters, queue reads.
+"""Operational state kept in Redis: worker heartbeats, beat ticks, task counters, queue reads.
 
-Every key carries the broker's ``global_keyprefix``, so a deployment (or a test run) sharing a Redis
-database with others sees only its own workers, queues and counters. Every client here has short
-socket timeouts: a probe or a scrape must answer quickly even when Redis does not.
+That Redis is the broker when the broker is Redis, and ``REDIS_URL`` beside a RabbitMQ broker
+(``settings.OPERATIONS_REDIS_URL``); queue depths then come from RabbitMQ (``botsmith.rabbitmq``).
+Every key carries the broker's ``global_keyprefix`` (``CELERY_BROKER_KEY_PREFIX``), so a deployment
+(or a test run) sharing a Redis database with others sees only its own workers, queues and counters.
+Every client here has short socket timeouts: a probe or a scrape must answer quickly even when Redis does not.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 import redis
 from celery import Celery
+from django.conf import settings
 
 SOCKET_TIMEOUT = 0.5
 WORKERS_KEY = "botsmith:workers"  # sorted set: worker hostname -> last beat (unix time)
@@ -41,8 +44,23 @@ def broker_url(app: Celery) -> str:
     return str(app.conf.broker_url or "")
 
 
+def is_amqp_url(url: str | None) -> bool:
+    return bool(url) and str(url).startswith(("amqp://", "amqps://", "pyamqp://"))
+
+
+def operations_redis_url(app: Celery) -> str:
+    """The Redis holding this app's heartbeats, ticks and counters; empty when there is none."""
+    url = broker_url(app)
+    if is_redis_url(url):
+        return url
+    if is_amqp_url(url):
+        return str(getattr(settings, "OPERATIONS_REDIS_URL", "") or "")
+    return ""  # the embedded file-system broker
+
+
 def key_prefix(app: Celery) -> str:
-    return str((app.conf.broker_transport_options or {}).get("global_keyprefix", ""))
+    prefix = (app.conf.broker_transport_options or {}).get("global_keyprefix")
+    return str(prefix if prefix is not None else getattr(settings, "OPERATIONS_KEY_PREFIX", ""))
 
 
 def client_for(url: str) -> redis.Redis:
@@ -58,11 +76,21 @@ def client_for(url: str) -> redis.Redis:
 
 
 class Telemetry:
-    """Reads and writes of operational keys for one Celery app (its broker URL and key prefix)."""
+    """Reads and writes of operational keys for one Celery app (its operations Redis and key prefix)."""
 
     def __init__(self, app: Celery) -> None:
+        url = operations_redis_url(app)
+        if not url:
+            raise ValueError("no Redis for operational state (the broker is not Redis and REDIS_URL is empty)")
         self.prefix = key_prefix(app)
-        self.client = client_for(broker_url(app))
+        self.client = client_for(url)
+        # Queue lists are Redis keys only when Redis is the broker; RabbitMQ is asked separately.
+        self.reads_queues = is_redis_url(broker_url(app))
+
+    @classmethod
+    def for_app(cls, app: Celery) -> Telemetry | None:
+        """None when there is no Redis to publish to (the embedded broker, or REDIS_URL empty)."""
+        return cls(app) if operations_redis_url(app) else None
 
     def key(self, name: str) -> str:
         return f"{self.prefix}{name}"
@@ -110,7 +138,7 @@ class Telemetry:
     # --- One snapshot for details and metrics -----------------------------------------------
     def snapshot(self, queues: Iterable[str], *, with_metrics: bool = False) -> Snapshot:
         """Queue depths, oldest message per queue, workers, beat (and counters): one pipeline."""
-        queue_names = list(queues)
+        queue_names = list(queues) if self.reads_queues else []
         pipe = self.client.pipeline(transaction=False)
         pipe.zrange(self.key(WORKERS_KEY), 0, -1, withscores=True)
         pipe.hgetall(self.key(WORKER_INFO_KEY))

@@ -15,6 +15,7 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from botsmith.celery import app as celery_app
+from tests import brokers
 from tests.factories import ChatbotFactory, UserFactory
 from tests.worker import WorkerProcess, database_url_for_tests
 
@@ -40,7 +41,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Drop this run's broker keys so repeated runs leave nothing behind in Redis."""
+    """Drop this run's broker keys so repeated runs leave nothing behind in Redis (nor vhosts in RabbitMQ)."""
+    brokers.delete_leftover_vhosts()
     try:
         client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=1)
         for key in client.scan_iter(match=f"{BROKER_KEY_PREFIX}*", count=1000):
@@ -104,6 +106,41 @@ def start_worker(worker_env: dict[str, str]) -> Iterator[Callable[..., WorkerPro
     yield start
     for worker in started:
         worker.stop()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test asking for ``broker`` runs once per broker under test (tests/brokers.py says which)."""
+    if "broker" in metafunc.fixturenames:
+        chosen = brokers.brokers_under_test()
+        wanted = list(brokers.BROKERS)
+        only = metafunc.definition.get_closest_marker("brokers")
+        if only is not None:
+            wanted = [name for name in wanted if name in only.args]
+        params = [
+            name if name in chosen else pytest.param(name, marks=pytest.mark.skip(
+                reason=f"{name} not in TEST_BROKERS ({','.join(chosen)}); by default RabbitMQ runs on PostgreSQL"))
+            for name in wanted
+        ]
+        metafunc.parametrize("broker", params, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_available() -> None:
+    brokers.check_rabbitmq()
+
+
+@pytest.fixture
+def broker(request: pytest.FixtureRequest, start_worker: Callable[..., WorkerProcess]) -> Iterator[brokers.Namespace]:
+    """This test's own namespace on the broker of its parameter: a key prefix on Redis, a vhost on RabbitMQ."""
+    if request.param == "rabbitmq":
+        request.getfixturevalue("rabbitmq_available")
+        only = request.node.get_closest_marker("brokers")
+        quorum = bool(only and only.kwargs.get("quorum"))
+        namespace = brokers.rabbitmq_namespace(BROKER_KEY_PREFIX, start_worker, quorum=quorum)
+    else:
+        namespace = brokers.redis_namespace(BROKER_KEY_PREFIX, start_worker)
+    yield namespace
+    namespace.close()
 
 
 @pytest.fixture(scope="session")

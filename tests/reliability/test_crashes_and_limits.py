@@ -124,30 +124,65 @@ def test_same_source_enqueued_twice_at_once_gives_one_chunk_set(chatbot, celery_
     ({"CELERY_TASK_SOFT_TIME_LIMIT": "1", "CELERY_TASK_TIME_LIMIT": "60"}, "soft"),
     ({"CELERY_TASK_SOFT_TIME_LIMIT": "0", "CELERY_TASK_TIME_LIMIT": "1"}, "hard"),
 ])
-def test_time_limit_ends_failed_timeout_never_processing(chatbot, start_worker, limits, label):
-    prefix = f"limit-{label}-{uuid.uuid4().hex[:8]}:"
-    app = isolated_app(prefix)
-    worker = start_worker(env={"CELERY_BROKER_KEY_PREFIX": prefix, **limits}, wait=False)
-    try:
-        worker.wait_ready(app)
-        source = _file_source(chatbot, big_csv(900_000))
-        app.send_task("sources.tasks.process_document", kwargs={"source_id": source.pk}, task_id=source.task_id)
-        source = wait_for_source(source.pk, timeout=90)
-        assert (source.status, source.error_code) == ("failed", "timeout"), source.error_message
-        assert "time limit" in source.error_message
-        assert not Chunk.objects.filter(source=source).exists()
-        # The source is failed inside the task; its final state is stored just after (STARTED until then).
-        row = _wait(lambda: TaskResult.objects.filter(task_id=source.task_id).exclude(status="STARTED").first(),
-                    10, "task result")
-        # FAILURE, unless the killed child's last act was to find its claim gone (then it says so).
-        assert row.status == "FAILURE" or "superseded" in (row.result or ""), (row.status, row.result)
-        quick = _file_source(chatbot, b"small and quick", name="ok.txt")
-        app.send_task("sources.tasks.process_document", kwargs={"source_id": quick.pk}, task_id=quick.task_id)
-        # The worker still consumes (a 1-second limit may also stop a tiny file on a loaded machine).
-        quick = wait_for_source(quick.pk, timeout=60)
-        assert quick.status == "completed" or quick.error_code == "timeout"
-    finally:
-        worker.stop()
+def test_time_limit_ends_failed_timeout_never_processing(chatbot, broker, limits, label):
+    broker.start_worker(env=limits)
+    source = _file_source(chatbot, big_csv(900_000))
+    broker.app.send_task("sources.tasks.process_document", kwargs={"source_id": source.pk}, task_id=source.task_id)
+    source = wait_for_source(source.pk, timeout=90)
+    assert (source.status, source.error_code) == ("failed", "timeout"), source.error_message
+    assert "time limit" in source.error_message
+    assert not Chunk.objects.filter(source=source).exists()
+    # The source is failed inside the task; its final state is stored just after (STARTED until then).
+    row = _wait(lambda: TaskResult.objects.filter(task_id=source.task_id).exclude(status="STARTED").first(),
+                10, "task result")
+    # FAILURE, unless the killed child's last act was to find its claim gone (then it says so).
+    assert row.status == "FAILURE" or "superseded" in (row.result or ""), (row.status, row.result)
+    # The message was acknowledged (a hard limit rejects without requeue): nothing waits to run again.
+    assert broker.queue_length("documents") == 0
+    quick = _file_source(chatbot, b"small and quick", name="ok.txt")
+    broker.app.send_task("sources.tasks.process_document", kwargs={"source_id": quick.pk}, task_id=quick.task_id)
+    # The worker still consumes (a 1-second limit may also stop a tiny file on a loaded machine).
+    quick = wait_for_source(quick.pk, timeout=60)
+    assert quick.status == "completed" or quick.error_code == "timeout"
+
+
+@pytest.mark.brokers("rabbitmq")  # on Redis: tests/sources/test_crash_recovery.py
+def test_killed_pool_child_is_requeued_and_completes_once(chatbot, broker):
+    """reject_on_worker_lost: the lost child's message goes back to the queue and runs again, once."""
+    worker = broker.start_worker()
+    source = _file_source(chatbot, big_csv(600_000))
+    broker.app.send_task("sources.tasks.process_document", kwargs={"source_id": source.pk}, task_id=source.task_id)
+    _wait(_reading(source.pk, 1), 90, "processing to start")
+
+    assert worker.kill_pool_children() > 0
+
+    source = wait_for_source(source.pk, timeout=120)
+    assert source.status == "completed", (source.error_code, source.error_message, worker.log_tail())
+    assert source.attempts == 2  # one lost delivery, one that finished
+    _assert_one_chunk_set(source)
+    assert broker.queue_length("documents") == 0
+
+
+@pytest.mark.brokers("rabbitmq")
+def test_whole_worker_killed_on_rabbitmq_is_redelivered_to_another_worker_without_the_reaper(chatbot, broker):
+    """RabbitMQ requeues an unacknowledged message when its consumer's connection drops: a SIGKILLed
+    worker's task goes to the next worker at once (Redis waits for the visibility timeout, or the
+    reaper: test_whole_worker_killed_is_taken_up_again_by_the_reaper)."""
+    first = broker.start_worker()
+    source = _file_source(chatbot, big_csv(600_000))
+    broker.app.send_task("sources.tasks.process_document", kwargs={"source_id": source.pk}, task_id=source.task_id)
+    _wait(_reading(source.pk, 1), 90, "processing to start")
+
+    first.kill_all()  # main process and children: no ack, no reject; only the dropped connection tells
+    _wait(lambda: broker.queue_length("documents") == 1, 30, "RabbitMQ to requeue the message")
+    second = broker.start_worker()  # no beat, so no reaper: only the broker can hand the task over
+    source = wait_for_source(source.pk, timeout=120)
+
+    assert source.status == "completed", (source.error_code, source.error_message, second.log_tail())
+    assert source.attempts == 2
+    _assert_one_chunk_set(source)
+    assert broker.queue_length("documents") == 0
+    assert source.task_id in second.log_path.read_text(errors="replace")
 
 
 @pytest.mark.parametrize("bad", [None, "abc", 999999])
