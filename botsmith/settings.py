@@ -292,6 +292,7 @@ EXTRACTION_CPU_LIMIT_SECONDS = env.int("EXTRACTION_CPU_LIMIT_SECONDS", default=2
 # process (false: a fresh interpreter per document); spreadsheets whose largest sheet is bigger
 # than the threshold (uncompressed XML bytes) are read by the streaming reader so memory stays flat.
 EXTRACTION_WARM_TEMPLATE = env.bool("EXTRACTION_WARM_TEMPLATE", default=True)
+XLSX_STREAMING_THRESHOLD_MB = env.int("XLSX_STREAMING_THRESHOLD_MB", default=64)
 # OCR (Tesseract): languages as Tesseract's -l argument ("eng+deu"); each needs its tesseract-ocr-<lang> package.
 OCR_LANGUAGES = env.str("OCR_LANGUAGES", default="eng")
 OCR_COMMAND = env.str("OCR_COMMAND", default="tesseract")

@@ -29,6 +29,7 @@ def extraction_limits(ocr: str = Source.Ocr.AUTO) -> ExtractionLimits:
         max_pages=settings.MAX_PDF_PAGES, max_rows=settings.MAX_SHEET_ROWS, truncate=settings.TRUNCATE_OVER_LIMIT,
         max_image_pixels=settings.MAX_IMAGE_PIXELS, ocr=str(ocr), ocr_languages=settings.OCR_LANGUAGES,
         ocr_command=settings.OCR_COMMAND, ocr_dpi=settings.OCR_DPI, ocr_workers=settings.OCR_WORKERS,
+        stream_sheets_over_bytes=settings.XLSX_STREAMING_THRESHOLD_MB * 1024 * 1024,
     )
 
 
