@@ -38,8 +38,9 @@ logger = logging.getLogger(__name__)
 OUT_OF_MEMORY_SHARE = 0.75
 STDERR_TAIL_CHARS = 4000
 # Lines of child output held between the reader thread and the consumer (a chunk batch line is
-# ~200 kB), so a slow database cannot make the parent buffer a whole document.
-QUEUE_LINES = 64
+# ~200 kB; 16 lines are more than one insert batch), so a slow database cannot make the parent
+# buffer a whole document.
+QUEUE_LINES = 16
 
 
 @dataclass(frozen=True)
