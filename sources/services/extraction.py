@@ -99,9 +99,7 @@ class ExtractionProcess:
                 "chunking": list(self.chunking) if self.chunking else None, "sandbox": asdict(self.sandbox)}
 
     def __enter__(self) -> ExtractionProcess:
-        if self.warm:
-            self._start_warm()
-        else:
+        if not (self.warm and self._start_warm()):
             self._start_cold()
         # stderr is drained all along: a child that logs more than a pipe buffer (a warning per
         # broken page) would otherwise block on write while we wait for its stdout: a deadlock.
@@ -111,27 +109,38 @@ class ExtractionProcess:
             self._threads.append(thread)
         return self
 
-    def _start_warm(self) -> None:
+    def _start_warm(self) -> bool:
+        """Fork the child from the template; False when it is busy (another thread) or cannot start."""
+        lock = warm_template.lock()
+        if not lock.acquire(blocking=False):
+            return False  # a nested or concurrent extraction in this process: a cold child instead
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
-        self._stdout = os.fdopen(out_r, "rb", buffering=1024 * 1024)
-        self._stderr = os.fdopen(err_r, "rb", buffering=0)
-        warm_template.lock().acquire()
         try:
-            template = warm_template.acquire()
             try:
-                self.pid = template.start_child(self._request(), out_w, err_w)
+                self.pid = warm_template.acquire().start_child(self._request(), out_w, err_w)
             except warm_template.TemplateUnavailable:
                 warm_template.discard()  # one retry on a fresh template: the old one may have died idle
-                template = warm_template.acquire()
-                self.pid = template.start_child(self._request(), out_w, err_w)
-            self._template = template
+                self.pid = warm_template.acquire().start_child(self._request(), out_w, err_w)
+            self._template = warm_template.acquire()
+        except warm_template.TemplateUnavailable:
+            logger.warning("extraction template unavailable; starting a fresh interpreter", exc_info=True)
+            warm_template.discard()
+            lock.release()
+            os.close(out_r)
+            os.close(err_r)
+            return False
         except BaseException:
-            warm_template.lock().release()
+            lock.release()
+            os.close(out_r)
+            os.close(err_r)
             raise
         finally:
             os.close(out_w)  # the child holds its own copies; EOF comes when it exits
             os.close(err_w)
+        self._stdout = os.fdopen(out_r, "rb", buffering=1024 * 1024)
+        self._stderr = os.fdopen(err_r, "rb", buffering=0)
+        return True
 
     def _start_cold(self) -> None:
         sandbox = self.sandbox

@@ -136,3 +136,12 @@ def test_child_errors_keep_their_codes(tmp_path):
     with pytest.raises(ProcessingError) as raised, _process(path, "pdf", chunking=(1000, 150)) as proc:
         list(proc)
     assert raised.value.code == ErrorCode.CORRUPT
+
+
+def test_a_second_extraction_in_the_same_process_runs_cold_instead_of_waiting(tmp_path):
+    path = documents.write_file(tmp_path, "greeting.txt", documents.build_utf16_bom_txt())
+    with _process(path, "txt", chunking=(1000, 150)) as outer, _process(path, "txt", chunking=(1000, 150)) as inner:
+        inner_chunks = [d.text for item in inner if isinstance(item, ChunkBatch) for d in item.drafts]
+        outer_chunks = [d.text for item in outer if isinstance(item, ChunkBatch) for d in item.drafts]
+    assert inner._popen is not None and outer._popen is None  # the nested one did not deadlock on the template
+    assert inner_chunks == outer_chunks and inner_chunks
