@@ -8,7 +8,8 @@ real API view. Measured per file: seconds from upload to ``completed``, seconds 
 (``started_at`` to ``finished_at``), chunks stored per second, the peak RSS of the worker's pool
 process and of the extraction child (psutil, sampled every 20 ms), and the overhead of the
 pipeline over the raw extraction (our extractor alone, in a fresh process, same file).
-Doubled inputs (2,000 pages, 400k rows, 10 MB DOCX text, 200 MB CSV) show whether memory stays flat. A separate
+Doubled inputs (2,000 pages, 400k rows, 10 MB DOCX text; CSV halved to 50 MB, as 200 MB is over the
+per-document character cap) show whether memory stays flat. A separate
 measurement times ``ChunkWriter`` alone (the pipeline's insert path) on the same database.
 """
 
@@ -45,8 +46,9 @@ def inputs(quick: bool) -> list[tuple[str, Path, bool]]:
         (f"XLSX {int(400 * s)}k rows", c.xlsx_file(int(400_000 * s)), False),
         (f"DOCX {5 * s:g} MB text", c.docx_file(5 * s), True),
         (f"DOCX {10 * s:g} MB text", c.docx_file(10 * s), False),
+        # Halved rather than doubled: 200 MB of CSV is over the 200M-character cap per document.
+        (f"CSV {50 * s:g} MB", c.csv_file(50 * s), False),
         (f"CSV {100 * s:g} MB", c.csv_file(100 * s), True),
-        (f"CSV {200 * s:g} MB", c.csv_file(200 * s), False),
     ]
 
 
@@ -82,6 +84,7 @@ def bench_env(database_url: str, tmp: Path) -> dict[str, str]:
             # Ingestion only: embedding 180k chunks in the same pool process would take the rest of
             # the run and queue the next upload behind it (benchmarks/embeddings.py measures that).
             "EMBEDDINGS_BACKEND": "none",
+            "MAX_SHEET_ROWS": "5000000",  # the 100 MB CSV has 860k rows; headroom
         }
     )
     return env
@@ -320,7 +323,8 @@ def main() -> None:
                 b["child_rss_mb"] / a["child_rss_mb"], 1.1, higher_is_better=False
             )
             if db == "sqlite" and kind in ("csv", "xlsx"):
-                targets[f"{db}_{kind}_chunks_per_s>=20k"] = c.verdict(a["chunks_per_s"], 20_000)
+                repeated = a if a["runs"] > 1 else b
+                targets[f"{db}_{kind}_chunks_per_s>=20k"] = c.verdict(repeated["chunks_per_s"], 20_000)
         ratios[f"{db}_insert_chunks_per_s"] = round(result["insert_rate"])
         targets[f"{db}_insert>=20k/s"] = c.verdict(result["insert_rate"], 20_000)
         print(f"[{db}] ChunkWriter alone: {result['insert_rate']:,.0f} chunks/s", flush=True)
