@@ -355,6 +355,11 @@ MAX_SOURCES_PER_CHATBOT = env.int("MAX_SOURCES_PER_CHATBOT", default=1000)
 MAX_BYTES_PER_CHATBOT = env.int("MAX_BYTES_PER_CHATBOT", default=2 * 1024 * 1024 * 1024)
 EXTRACTION_MEMORY_LIMIT_MB = env.int("EXTRACTION_MEMORY_LIMIT_MB", default=1024)
 EXTRACTION_CPU_LIMIT_SECONDS = env.int("EXTRACTION_CPU_LIMIT_SECONDS", default=20 * 60)
+# Lighter pipeline (issue 14): extraction children forked from a warm template process per worker
+# process (false: a fresh interpreter per document); spreadsheets whose largest sheet is bigger
+# than the threshold (uncompressed XML bytes) are read by the streaming reader so memory stays flat.
+EXTRACTION_WARM_TEMPLATE = env.bool("EXTRACTION_WARM_TEMPLATE", default=True)
+XLSX_STREAMING_THRESHOLD_MB = env.int("XLSX_STREAMING_THRESHOLD_MB", default=64)
 # OCR (Tesseract): languages as Tesseract's -l argument ("eng+deu"); each needs its tesseract-ocr-<lang> package.
 OCR_LANGUAGES = env.str("OCR_LANGUAGES", default="eng")
 OCR_COMMAND = env.str("OCR_COMMAND", default="tesseract")

@@ -39,6 +39,8 @@ class ExtractionLimits:
     ocr_command: str = "tesseract"
     ocr_dpi: int = 300
     ocr_workers: int = 0  # engine processes at once; 0 = one per available core
+    # XLSX whose largest worksheet part inflates to more bytes than this: streamed (openpyxl read-only)
+    stream_sheets_over_bytes: int = 64 * 1024 * 1024
 
 
 @dataclass(slots=True)

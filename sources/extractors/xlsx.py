@@ -30,7 +30,8 @@ class XlsxExtractor:
     Hidden sheets are included: they are the owner's data and often hold lookup tables the
     chatbot should know. Chart sheets have no cells and yield nothing. Formulas yield the
     value Excel cached when the file was saved; neither engine recalculates. calamine loads
-    one sheet at a time into memory; the zip checks bound how large that can be.
+    one sheet at a time into memory; the zip checks bound how large that can be, and an XLSX
+    whose largest sheet is over ``limits.stream_sheets_over_bytes`` is streamed by openpyxl.
 
     The same path reads ODS, XLS (BIFF) and XLSB, which calamine parses too; only XLSX has a
     second engine, used for the whole file or for single sheets calamine rejects (numbers
@@ -48,9 +49,12 @@ class XlsxExtractor:
         progress: ProgressCallback | None = None,
     ) -> Iterator[Segment]:
         stream = rewind(stream)
-        _check_container(self.kind, stream, limits)
+        largest_sheet = _check_container(self.kind, stream, limits)
         stats.unit_name = "rows"
-        sheets = _open_sheets(stream, stats, fallback=self.kind == "xlsx")
+        if largest_sheet > limits.stream_sheets_over_bytes:
+            sheets = _streamed_sheets(stream, stats)
+        else:
+            sheets = _open_sheets(stream, stats, fallback=self.kind == "xlsx")
         budget = CharBudget(limits, stats)
         emitted = 0
         for name, rows in sheets:
@@ -80,15 +84,22 @@ class XlsbExtractor(XlsxExtractor):
     kind = "xlsb"
 
 
-def _check_container(kind: str, stream: IO[bytes], limits: ExtractionLimits) -> None:
-    """Zip-bomb checks for the zip formats; BIFF (.xls) is a compound file calamine reads in place."""
+def _check_container(kind: str, stream: IO[bytes], limits: ExtractionLimits) -> int:
+    """Zip-bomb checks for the zip formats; BIFF (.xls) is a compound file calamine reads in place.
+
+    Returns the uncompressed size of the largest XLSX worksheet part (0 for the other formats).
+    """
+    largest = 0
     if kind == "xlsx":
-        check_zip(stream, limits, "xl/workbook.xml").close()
+        with check_zip(stream, limits, "xl/workbook.xml") as archive:
+            largest = max((i.file_size for i in archive.infolist() if i.filename.startswith("xl/worksheets/")),
+                          default=0)
     elif kind == "xlsb":
         check_zip(stream, limits, "xl/workbook.bin", label="Excel binary workbook").close()
     elif kind == "ods":
         open_odf(stream, limits, "ods").close()
     stream.seek(0)
+    return largest
 
 
 SheetRows = Iterable[tuple[int, list[Any]]]
@@ -152,6 +163,21 @@ def _calamine_sheets(
         if len(skipped) == len(names):
             raise ProcessingError(ErrorCode.CORRUPT, CORRUPT_MESSAGE)
         stats.notices.append(f"Sheets that could not be read were skipped: {', '.join(skipped)}.")
+
+
+def _streamed_sheets(stream: IO[bytes], stats: ExtractionStats) -> Iterator[tuple[str, SheetRows]]:
+    """A sheet too big to hold: openpyxl read-only parses it row by row, so memory stays flat.
+
+    calamine holds a whole sheet (about 70 bytes a cell), which grows with the sheet; openpyxl
+    streams at a fraction of the speed, so it is used only above the size threshold.
+    """
+    stream.seek(0)
+    try:
+        book = load_workbook(stream, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many unrelated types on bad input
+        raise ProcessingError(ErrorCode.CORRUPT, CORRUPT_MESSAGE) from exc
+    stats.engine = "openpyxl (streaming)"
+    return _openpyxl_sheets(book)
 
 
 def _openpyxl_sheets(book: Any) -> Iterator[tuple[str, SheetRows]]:

@@ -9,12 +9,11 @@ from typing import Any
 from django.conf import settings
 
 from botsmith.errors import ErrorCode, ProcessingError
-from sources.chunking import chunk_segments
-from sources.cleaning import clean_text
-from sources.extractors.base import ExtractionLimits, ExtractionStats, Segment
+from sources.chunking import ChunkDraft
+from sources.extractors.base import ExtractionLimits, ExtractionStats
 from sources.models import Source
 from sources.services import chunk_store, lifecycle
-from sources.services.extraction import ExtractionProcess, SandboxLimits, StatsUpdate
+from sources.services.extraction import ChunkBatch, ExtractionProcess, SandboxLimits, StatsUpdate
 from sources.services.stored_files import local_copy
 
 logger = logging.getLogger(__name__)
@@ -27,6 +26,7 @@ def extraction_limits(ocr: str = Source.Ocr.AUTO) -> ExtractionLimits:
         max_pages=settings.MAX_PDF_PAGES, max_rows=settings.MAX_SHEET_ROWS, truncate=settings.TRUNCATE_OVER_LIMIT,
         max_image_pixels=settings.MAX_IMAGE_PIXELS, ocr=str(ocr), ocr_languages=settings.OCR_LANGUAGES,
         ocr_command=settings.OCR_COMMAND, ocr_dpi=settings.OCR_DPI, ocr_workers=settings.OCR_WORKERS,
+        stream_sheets_over_bytes=settings.XLSX_STREAMING_THRESHOLD_MB * 1024 * 1024,
     )
 
 
@@ -100,8 +100,8 @@ def _percent(stats: ExtractionStats) -> int:
     return 50
 
 
-def _cleaned_segments(proc: ExtractionProcess, reporter: lifecycle.RunReporter) -> Iterator[Segment]:
-    carry_boundary = False  # a segment that cleans to nothing still ends the previous section
+def _drafts(proc: ExtractionProcess, reporter: lifecycle.RunReporter) -> Iterator[ChunkDraft]:
+    """The child's chunks (cleaned and chunked there), reporting its progress on the way."""
     for item in proc:
         if isinstance(item, StatsUpdate):
             stats = item.stats
@@ -110,13 +110,8 @@ def _cleaned_segments(proc: ExtractionProcess, reporter: lifecycle.RunReporter) 
                 + (f" of {stats.units_total}" if stats.units_total else ""),
                 **_progress_fields(stats),
             )
-            continue
-        text = clean_text(item.text)
-        if not text:
-            carry_boundary = carry_boundary or item.boundary
-            continue
-        yield Segment(text, item.metadata, item.boundary or carry_boundary)
-        carry_boundary = False
+        elif isinstance(item, ChunkBatch):
+            yield from item.drafts
 
 
 def _extract_and_store(claim: lifecycle.Claim) -> dict[str, Any]:
@@ -128,9 +123,9 @@ def _extract_and_store(claim: lifecycle.Claim) -> dict[str, Any]:
     with local_copy(source.file.name or "") as path, ExtractionProcess(
         kind=source.file_kind, path=path, filename=source.original_filename,
         limits=extraction_limits(source.ocr), sandbox=sandbox_limits(),
+        chunking=(source.chunk_size, source.chunk_overlap), warm=settings.EXTRACTION_WARM_TEMPLATE,
     ) as proc:
-        drafts = chunk_segments(_cleaned_segments(proc, reporter), source.chunk_size, source.chunk_overlap)
-        for _ in writer.add_all(drafts):
+        for _ in writer.add_all(_drafts(proc, reporter)):
             reporter.report(progress=_percent(proc.stats), stage=f"Stored {writer.result.chunk_count} chunks")
     stats = proc.stats
     if writer.result.chunk_count == 0:

@@ -34,7 +34,7 @@ from sources.scraping import (
     validate_url,
 )
 from sources.services import chunk_store, dispatch, lifecycle
-from sources.services.extraction import ExtractionProcess, StatsUpdate
+from sources.services.extraction import ExtractionProcess
 from sources.services.ingestion import extraction_limits, sandbox_limits
 from sources.services.rendering import address_policy, make_renderer
 from sources.services.uploads import resolve_chunking
@@ -236,8 +236,8 @@ def _pdf_segments(body: bytes, page_url: str, title: str, key: str) -> Iterator[
         tmp.write(body)
         tmp.flush()
         with ExtractionProcess(kind="pdf", path=tmp.name, filename="page.pdf", limits=extraction_limits(),
-                               sandbox=sandbox_limits()) as proc:
-            segments = [item for item in proc if not isinstance(item, StatsUpdate)]
+                               sandbox=sandbox_limits(), warm=settings.EXTRACTION_WARM_TEMPLATE) as proc:
+            segments = [item for item in proc if isinstance(item, Segment)]
     for segment in _page_segments(segments, key):
         yield Segment(segment.text, {**segment.metadata, "url": page_url, "title": title}, segment.boundary)
 

@@ -94,3 +94,22 @@ def test_docx_named_xlsx_is_corrupt(run_extractor):
     with pytest.raises(ProcessingError) as exc:
         run_extractor("xlsx", build_docx())
     assert exc.value.code == ErrorCode.CORRUPT
+
+
+@pytest.mark.parametrize("build", [build_xlsx, lambda: build_xlsx_rows(700)])
+def test_sheets_over_the_threshold_are_streamed_with_the_same_records(run_extractor, build):
+    data = build()
+    held, held_stats = run_extractor("xlsx", data)
+    streamed, streamed_stats = run_extractor("xlsx", data, stream_sheets_over_bytes=0)
+
+    assert held_stats.engine == "calamine" and streamed_stats.engine == "openpyxl (streaming)"
+    assert streamed and [(s.text, s.metadata, s.boundary) for s in streamed] == [
+        (s.text, s.metadata, s.boundary) for s in held
+    ]
+    assert (streamed_stats.units_done, streamed_stats.sheets) == (held_stats.units_done, held_stats.sheets)
+
+
+def test_streamed_sheet_keeps_the_row_cap(run_extractor):
+    with pytest.raises(ProcessingError) as raised:
+        run_extractor("xlsx", build_xlsx_rows(300), stream_sheets_over_bytes=0, max_rows=100)
+    assert raised.value.code == ErrorCode.TOO_LARGE
