@@ -169,6 +169,9 @@ def _entity_attack(kind: str, secret_file: Path) -> tuple[str, bytes]:
 class MemoryPeak:
     tree_bytes: int = 0  # pool children and the extraction grandchild, summed
     single_bytes: int = 0  # the largest one of them
+    # The most any one process grew over its first sample: what a task made it allocate, without the
+    # baseline every pool process carries (which grows with each imported library).
+    growth_bytes: int = 0
     main_alive: bool = True
 
     @property
@@ -183,6 +186,8 @@ class RssSampler:
         self.worker = worker
         self.peak = MemoryPeak()
         self._stop = threading.Event()
+        self._sampled = threading.Event()
+        self._first_rss: dict[int, int] = {}
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
 
     def _run(self) -> None:
@@ -196,13 +201,17 @@ class RssSampler:
                     continue
                 total += rss
                 self.peak.single_bytes = max(self.peak.single_bytes, rss)
+                first = self._first_rss.setdefault(proc.pid, rss)
+                self.peak.growth_bytes = max(self.peak.growth_bytes, rss - first)
             self.peak.tree_bytes = max(self.peak.tree_bytes, total)
             if self.worker.proc.poll() is not None:
                 self.peak.main_alive = False
+            self._sampled.set()
             self._stop.wait(0.1)
 
     def __enter__(self) -> RssSampler:
         self._thread.start()
+        self._sampled.wait(timeout=10)  # the baseline is taken before the caller starts any work
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -120,23 +120,24 @@ def test_redirect_from_a_public_site_into_loopback_is_refused_before_the_request
 @with_worker
 def test_gzip_bomb_page_fails_with_bounded_memory(api_client, chatbot, site, settings, celery_worker):
     settings.SCRAPER_ALLOW_PRIVATE_NETWORKS = True  # like the session worker, so the API accepts the local site
-    response = _post_website(api_client, chatbot, site.url("/gzip-bomb"))
-    assert response.status_code == 202, response.data
-
-    with RssSampler(celery_worker) as sampler:
+    with RssSampler(celery_worker) as sampler:  # baseline taken before the page is fetched
+        response = _post_website(api_client, chatbot, site.url("/gzip-bomb"))
+        assert response.status_code == 202, response.data
         started = time.monotonic()
         source = wait_for_source(response.data["sources"][0]["source_id"], timeout=90)
         elapsed = time.monotonic() - started
 
     print(f"\n[hostile] gzip bomb page: {source.status}/{source.error_code} in {elapsed:.1f}s, "
-          f"peak tree RSS {sampler.peak.tree_mb:.0f} MB (largest {sampler.peak.single_bytes / MB:.0f} MB)")
+          f"peak tree RSS {sampler.peak.tree_mb:.0f} MB (largest {sampler.peak.single_bytes / MB:.0f} MB, "
+          f"grew at most {sampler.peak.growth_bytes / MB:.0f} MB)")
     assert source.error_code in ("too_large", "fetch_failed")
     _assert_failed_without_chunks(source, source.error_code)
     # A failed run keeps no crawl report; the message names the page's own failure.
     assert "larger than the 10 MB limit" in source.error_message, source.error_message
     assert sampler.peak.main_alive
-    # The body is cut off at SCRAPER_MAX_BYTES (10 MB) once decoded: far below the 120 MB bomb.
-    assert sampler.peak.single_bytes < BOMB_EXPANDED_BYTES
+    # The body is cut off at SCRAPER_MAX_BYTES (10 MB) once decoded: far below the 120 MB bomb. Compared as
+    # growth, since a pool process's baseline (every library it imported) is itself near 120 MB.
+    assert sampler.peak.growth_bytes < BOMB_EXPANDED_BYTES * 3 // 4
     assert sampler.peak.tree_bytes < (settings.EXTRACTION_MEMORY_LIMIT_MB + 300) * MB
 
     nxt = _post_website(api_client, chatbot, site.url("/about"))
