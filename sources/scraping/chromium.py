@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import select
 import shutil
@@ -18,6 +19,7 @@ from typing import Any
 
 from botsmith.errors import ErrorCode, ProcessingError
 
+logger = logging.getLogger(__name__)
 GUARDIAN = Path(__file__).with_name("chromium_guardian.py")
 INSTALL_HINT = "install the Debian package `chromium` (apt-get install chromium) on the worker"
 
@@ -35,16 +37,30 @@ def find_chromium(path: str) -> str | None:
     return found if found and os.access(found, os.X_OK) else None
 
 
+_warned_root = threading.Event()
+
+
+def sandbox_flags() -> list[str]:
+    """Chromium's sandbox stays on, except as root, where Chromium refuses to start with it."""
+    if os.geteuid() != 0:
+        return []
+    if not _warned_root.is_set():
+        _warned_root.set()
+        logger.warning("The worker runs as root: Chromium runs WITHOUT its sandbox (--no-sandbox). "
+                       "Run workers as a non-root user to keep the sandbox on.")
+    return ["--no-sandbox"]
+
+
 def chromium_flags(profile: Path, proxy_port: int) -> list[str]:
     """Every network path goes to the guard proxy; nothing persists, nothing asks the user."""
     return [
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--headless", *sandbox_flags(), "--disable-gpu", "--disable-quic", "--no-first-run",
         "--no-default-browser-check", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--disable-extensions", "--disable-default-apps", "--mute-audio",
         "--disable-dev-shm-usage", "--deny-permission-prompts", "--disable-notifications",
         "--disable-component-extensions-with-background-pages", "--disable-breakpad", "--no-pings",
         "--disable-client-side-phishing-detection", "--disable-domain-reliability", "--metrics-recording-only",
-        "--disable-features=ServiceWorker,DnsOverHttps,AsyncDns,MediaRouter,OptimizationHints,Translate,"
+        "--disable-features=DnsOverHttps,AsyncDns,MediaRouter,OptimizationHints,Translate,"
         "NetworkTimeServiceQuerying,CertificateTransparencyComponentUpdater,OptimizationGuideModelDownloading,"
         "AutofillServerCommunication,InterestFeedContentSuggestions,SignInProfileCreation",
         "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
