@@ -33,7 +33,18 @@ PRELUDE_JS = """(() => {
   const mark = () => { last = Date.now(); };
   new MutationObserver(mark).observe(document, {subtree: true, childList: true, characterData: true});
   Object.defineProperty(window, '__botsmithQuietMs', {value: () => Date.now() - last});
+  // Service workers: gone from the prototype (a saved getter cannot be reached), register() always rejects.
+  try { delete Navigator.prototype.serviceWorker; } catch (e) {}
   try { Object.defineProperty(navigator, 'serviceWorker', {get: () => undefined}); } catch (e) {}
+  try {
+    if (typeof ServiceWorkerContainer === 'function') {
+      const refuse = function register() {
+        return Promise.reject(new DOMException('Service workers are disabled', 'SecurityError'));
+      };
+      Object.defineProperty(ServiceWorkerContainer.prototype, 'register',
+                            {value: refuse, writable: false, configurable: false});
+    }
+  } catch (e) {}
 })();"""
 SNAPSHOT_JS = """(() => {
   const seen = new Set(); const links = [];

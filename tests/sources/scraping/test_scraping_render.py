@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import time
 from collections.abc import Iterator
 
@@ -237,3 +238,19 @@ def test_pages_wait_for_a_free_browser_slot_and_give_up_at_their_budget(spa, tmp
     assert 1.5 <= waited < 5
     with Renderer(config(concurrency=1, slot_dir=str(tmp_path))) as renderer:
         assert "SPA-HOME-TEXT" in renderer.render(spa.url("/")).html  # the freed slot is taken
+
+
+def test_service_worker_registration_is_refused_in_the_page_even_through_a_saved_getter(spa):
+    with Renderer(config()) as renderer:
+        page = renderer.render(spa.url("/service-worker"))
+        refused = list(renderer.proxy_stats.refused) if renderer.proxy_stats else []
+
+    found = re.search(r'<div id="root">([^<]*)</div>', page.html)
+    assert found is not None, page.html[:500]
+    text = found.group(1)
+    assert "secure:true" in text  # http://127.0.0.2 is a secure context: service workers would be available
+    assert "SW-REGISTERED" not in text and "PROTO-REGISTERED" not in text
+    assert "SW-REJECTED" in text and "PROTO-REJECTED" in text
+    # Refused in the page itself: the script was never even requested from the proxy.
+    assert "/sw.js" not in spa.requests_seen
+    assert not [r for r in refused if "sw.js" in r.target]
