@@ -16,7 +16,7 @@ from typing import Any
 from bs4 import BeautifulSoup, Tag
 
 from botsmith.errors import ErrorCode, ProcessingError
-from sources.scraping.chromium import Browser, BrowserGone, CdpTimeout
+from sources.scraping.chromium import Browser, BrowserGone, CdpMessageTooLarge, CdpTimeout
 from sources.scraping.guard_proxy import GuardProxy, ProxyStats
 from sources.scraping.html import PageContent
 from sources.scraping.urlsafety import AddressPolicy, Resolver
@@ -212,7 +212,8 @@ class Renderer:
             self._proxy_stats = self.proxy.stats
         try:
             self.browser = Browser(self.config.chromium, proxy_port=self.proxy.port,
-                                   max_memory_bytes=self.config.max_memory_bytes).start()
+                                   max_memory_bytes=self.config.max_memory_bytes,
+                                   max_message_bytes=2 * self.config.max_bytes + (1 << 20)).start()
         except ProcessingError as exc:
             self.unavailable = exc.message
             raise
@@ -232,6 +233,9 @@ class Renderer:
                 page = self._render_in_tab(browser, url, started, deadline)
                 self.stats.pages += 1
                 return page
+            except CdpMessageTooLarge:
+                raise ProcessingError(ErrorCode.TOO_LARGE, "The page sent the browser's control channel more "
+                                      "data than the size limit allows; not rendered.") from None
             except BrowserGone as exc:
                 if browser.killed_for_memory:
                     limit = self.config.max_memory_bytes // (1024 * 1024)
