@@ -14,8 +14,10 @@ import select
 import socket
 import socketserver
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from botsmith.errors import ProcessingError
@@ -26,6 +28,9 @@ logger = logging.getLogger(__name__)
 MAX_HEAD_BYTES = 64 * 1024
 CONNECT_TIMEOUT = 5.0
 IDLE_TIMEOUT = 30.0
+MAX_CONNECTIONS = 64  # client connections served at once; more get a 503
+CONNECTION_DEADLINE = 60.0  # absolute lifetime of one client connection or tunnel
+MAX_CONNECTION_BYTES = 64 * 1024 * 1024  # bytes relayed over one connection or tunnel, both ways
 # Chromium's own background services (updates, sign-in, time, safe browsing) that survive the launch flags:
 # never page content, and not to be reached from a crawler's network.
 BROWSER_SERVICE_HOSTS = frozenset({
@@ -76,14 +81,20 @@ class GuardProxy:
         is_public: AddressPolicy | None = None,
         resolver: Resolver | None = None,
         blocked_paths: Callable[[dict[str, str]], str | None] | None = None,
+        max_connections: int = MAX_CONNECTIONS,
+        connection_deadline: float = CONNECTION_DEADLINE,
+        max_connection_bytes: int = MAX_CONNECTION_BYTES,
     ) -> None:
         self.allow_private = allow_private
+        self.connection_deadline = connection_deadline
+        self.max_connection_bytes = max_connection_bytes
         self.is_public = is_public
         self.resolver = resolver
         self.blocked_request = blocked_paths or _refuse_service_worker
         self.stats = ProxyStats()
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.proxy = self
+        self._server.slots = threading.BoundedSemaphore(max(1, max_connections))
         self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.1,), name="render-guard-proxy", daemon=True
@@ -119,6 +130,28 @@ class _Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
     daemon_threads = True
     allow_reuse_address = True
     proxy: GuardProxy
+    slots: threading.BoundedSemaphore
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            logger.warning("render proxy: too many connections at once; one refused with 503")
+            try:
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
 
     def handle_error(self, request: object, client_address: object) -> None:
         logger.debug("render proxy: connection error", exc_info=True)
@@ -152,19 +185,66 @@ def _connect(target: ValidatedURL) -> socket.socket:
     raise last or OSError("no address")
 
 
-def _pipe(a: socket.socket, b: socket.socket, *, one_way_from: socket.socket | None = None) -> None:
-    """Copy bytes both ways (or only from ``one_way_from``) until a side closes or stays idle."""
+class _Budget:
+    """What one client connection may still use: an absolute deadline and a byte count."""
+
+    def __init__(self, seconds: float, max_bytes: int) -> None:
+        self.deadline = time.monotonic() + seconds
+        self.bytes_left = max_bytes
+
+    def timeout(self) -> float:
+        return max(min(IDLE_TIMEOUT, self.deadline - time.monotonic()), 0.0)
+
+    def spend(self, count: int) -> bool:
+        self.bytes_left -= count
+        return self.bytes_left >= 0
+
+
+def _pipe(a: socket.socket, b: socket.socket, budget: _Budget, *, one_way_from: socket.socket | None = None,
+          limit: int | None = None) -> None:
+    """Copy bytes both ways (or only from ``one_way_from``, at most ``limit``) until a side closes, stays
+    idle, or the connection's deadline or byte budget runs out."""
     sockets = [one_way_from] if one_way_from is not None else [a, b]
-    while True:
-        readable, _, _ = select.select(sockets, [], [], IDLE_TIMEOUT)
+    while limit is None or limit > 0:
+        timeout = budget.timeout()
+        if timeout <= 0:
+            logger.info("render proxy: connection closed at its deadline")
+            return
+        readable, _, _ = select.select(sockets, [], [], timeout)
         if not readable:
             return
         for src in readable:
             dst = b if src is a else a
-            data = src.recv(65536)
+            data = src.recv(65536 if limit is None else min(65536, limit))
             if not data:
                 return
+            if not budget.spend(len(data)):
+                logger.warning("render proxy: connection closed at its byte cap")
+                return
             dst.sendall(data)
+            if limit is not None:
+                limit -= len(data)
+
+
+def _response_head(head: bytes) -> tuple[bytes, int | None]:
+    """The upstream's header block with ``Connection: close`` forced, and its body length when fixed.
+
+    The client must not reuse the connection: a second response on it (smuggled by the server after the
+    first) would otherwise be read as the answer to the browser's next request.
+    """
+    lines = head.decode("latin-1").split("\r\n")
+    named = {token.strip().lower() for line in lines[1:] if line.partition(":")[0].strip().lower() == "connection"
+             for token in line.partition(":")[2].split(",")}
+    dropped = {"connection", "keep-alive", "proxy-connection"} | (named - {"close"})
+    kept = [line for line in lines[1:] if line and line.partition(":")[0].strip().lower() not in dropped]
+    names = {line.partition(":")[0].strip().lower(): line.partition(":")[2].strip() for line in kept}
+    length = names.get("content-length", "")
+    status = lines[0].split(" ", 2)[1] if len(lines[0].split(" ")) > 1 else ""
+    fixed = (int(length) if length.isdigit() and "transfer-encoding" not in names else None)
+    if status in ("204", "304"):
+        fixed = 0
+    rebuilt = "\r\n".join([lines[0], *kept, "Connection: close", "", ""])
+    return rebuilt.encode("latin-1"), fixed
 
 
 class _Handler(socketserver.BaseRequestHandler):
@@ -175,6 +255,7 @@ class _Handler(socketserver.BaseRequestHandler):
         proxy = self.server.proxy
         client = self.request
         client.settimeout(IDLE_TIMEOUT)
+        self.budget = _Budget(proxy.connection_deadline, proxy.max_connection_bytes)
         try:
             head, rest = _read_head(client)
         except (_Refused, OSError, ConnectionError):
@@ -224,7 +305,7 @@ class _Handler(socketserver.BaseRequestHandler):
             self.request.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
             if early:  # bytes the client sent before reading our answer (a TLS hello, say)
                 upstream.sendall(early)
-            _pipe(self.request, upstream)
+            _pipe(self.request, upstream, self.budget)
 
     def _forward(self, proxy: GuardProxy, method: str, url: str, version: str, raw_headers: list[str],
                  headers: dict[str, str], rest: bytes) -> None:
@@ -261,5 +342,19 @@ class _Handler(socketserver.BaseRequestHandler):
                     break
                 upstream.sendall(chunk)
                 remaining -= len(chunk)
-            # Only the answer flows now: the client's next request must come on a new connection.
-            _pipe(self.request, upstream, one_way_from=upstream)
+            # Only the answer flows now, with Connection: close: the client's next request needs a new connection.
+            try:
+                response, body_start = _read_head(upstream)
+            except _Refused:
+                self._reply(502, "upstream response head too large")
+                return
+            except ConnectionError:
+                return
+            rebuilt, length = _response_head(response)
+            body_start = body_start if length is None else body_start[:length]
+            if not self.budget.spend(len(rebuilt) + len(body_start)):
+                return
+            self.request.sendall(rebuilt + body_start)
+            remaining = None if length is None else length - len(body_start)
+            if remaining is None or remaining > 0:
+                _pipe(self.request, upstream, self.budget, one_way_from=upstream, limit=remaining)

@@ -208,7 +208,9 @@ class Renderer:
                 raise ProcessingError(ErrorCode.RENDERER_UNAVAILABLE, self.unavailable)
         if self.proxy is None:
             self.proxy = GuardProxy(allow_private=self.config.allow_private, is_public=self.config.is_public,
-                                    resolver=self.config.resolver).__enter__()
+                                    resolver=self.config.resolver,
+                                    connection_deadline=self.config.page_timeout + 10,
+                                    max_connection_bytes=4 * self.config.max_bytes + (8 << 20)).__enter__()
             self._proxy_stats = self.proxy.stats
         try:
             self.browser = Browser(self.config.chromium, proxy_port=self.proxy.port,
