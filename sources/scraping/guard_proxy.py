@@ -350,11 +350,11 @@ class _Handler(socketserver.BaseRequestHandler):
                 return
             except ConnectionError:
                 return
-            rebuilt, length = _response_head(response)
-            body_start = body_start if length is None else body_start[:length]
+            rebuilt, body_length = _response_head(response)
+            body_start = body_start if body_length is None else body_start[:body_length]
             if not self.budget.spend(len(rebuilt) + len(body_start)):
                 return
             self.request.sendall(rebuilt + body_start)
-            remaining = None if length is None else length - len(body_start)
-            if remaining is None or remaining > 0:
-                _pipe(self.request, upstream, self.budget, one_way_from=upstream, limit=remaining)
+            left = None if body_length is None else body_length - len(body_start)
+            if left is None or left > 0:
+                _pipe(self.request, upstream, self.budget, one_way_from=upstream, limit=left)
