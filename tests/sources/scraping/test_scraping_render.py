@@ -24,7 +24,7 @@ from sources.scraping import (
 from sources.scraping.chromium import find_chromium, group_pids
 from sources.scraping.render import RenderConfig, Renderer, needs_render
 from sources.scraping.urlsafety import IPAddress, is_public_address
-from tests.fixtures.http_server import ABOUT_HTML, INDEX_HTML, TestSite, serve_test_site
+from tests.fixtures.http_server import ABOUT_HTML, INDEX_HTML, Response, TestSite, serve_test_site
 from tests.fixtures.spa_site import BUSY_LOOP_HTML, SHELL_HTML, Listener, serve_listener, spa_routes
 
 ALLOWED = ipaddress.ip_network("127.0.0.2/32")
@@ -254,3 +254,29 @@ def test_service_worker_registration_is_refused_in_the_page_even_through_a_saved
     # Refused in the page itself: the script was never even requested from the proxy.
     assert "/sw.js" not in spa.requests_seen
     assert not [r for r in refused if "sw.js" in r.target]
+
+
+OTHER_SITE = ipaddress.ip_network("127.0.0.3/32")
+
+
+def test_a_page_whose_script_navigates_to_another_site_is_not_stored_under_the_crawled_url(spa):
+    def two_sites(ip: IPAddress) -> bool:
+        return ip in ALLOWED or ip in OTHER_SITE or is_public_address(ip)
+
+    with serve_test_site(host="127.0.0.3") as other:
+        other.routes = {"/": Response(body=b"<html><head><title>Elsewhere</title></head><body><p>OTHER-SITE-TEXT "
+                                           + b"lorem ipsum " * 40 + b"</p></body></html>")}
+        spa.routes["/leaves"] = Response(body=(
+            "<html><head><title>Leaving</title></head><body><div id='root'></div>"
+            f"<script>location = '{other.url('/')}';</script></body></html>").encode())
+        options = CrawlOptions(max_pages=5, max_depth=0, render="always", delay=0)
+        with Renderer(config(is_public=two_sites)) as renderer, \
+                SafeFetcher(DEFAULT_USER_AGENT, allow_private=False, is_public=two_sites) as fetcher:
+            events = list(crawl(spa.url("/leaves"), fetcher=fetcher, options=options, renderer=renderer))
+        other_seen = other.requests_seen
+
+    assert "/" in other_seen  # the browser did go there
+    assert not [e for e in events if isinstance(e, PageFetched)]
+    skipped = [e for e in events if isinstance(e, PageSkipped)]
+    assert [(e.url, e.reason) for e in skipped] == [(spa.url("/leaves"), "off-site")]
+    assert "127.0.0.3" in skipped[0].detail
