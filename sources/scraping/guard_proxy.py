@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 import select
 import socket
 import socketserver
@@ -56,11 +57,12 @@ class ProxyStats:
     refused: list[Refusal] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def refuse(self, target: str, reason: str) -> None:
+    def refuse(self, target: str, reason: str, detail: str = "") -> None:
+        """``reason`` is shown to users (crawl report, the page itself); ``detail`` only goes to the log."""
         with self.lock:
             if len(self.refused) < 1000:
                 self.refused.append(Refusal(target, reason))
-        logger.warning("render proxy refused %s: %s", target, reason)
+        logger.warning("render proxy refused %s: %s", target, detail or reason)
 
     def allow(self) -> None:
         with self.lock:
@@ -68,7 +70,30 @@ class ProxyStats:
 
 
 class _Refused(Exception):
-    pass
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(reason)
+        self.detail = detail
+
+
+_ADDRESS_IN_PARENS = re.compile(r"\s*\(([0-9A-Fa-f:.]+)\)")
+
+
+def public_reason(message: str, host: str) -> str:
+    """``message`` without a resolved address in it: an internal IP must not reach the crawl report or the
+    page (a script could read the 403 body into the DOM). An address the URL itself names is kept."""
+
+    def scrub(match: re.Match[str]) -> str:
+        try:
+            address = ipaddress.ip_address(match.group(1))
+        except ValueError:
+            return match.group(0)
+        try:
+            named = ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            named = None
+        return match.group(0) if address == named else ""
+
+    return _ADDRESS_IN_PARENS.sub(scrub, message)
 
 
 class GuardProxy:
@@ -120,7 +145,7 @@ class GuardProxy:
             target = validate_url(url, allow_private=self.allow_private, resolver=self.resolver,
                                   is_public=self.is_public)
         except ProcessingError as exc:
-            raise _Refused(exc.message) from None
+            raise _Refused(public_reason(exc.message, urlsplit(url).hostname or ""), exc.message) from None
         if target.port == self.port and any(ipaddress.ip_address(a).is_loopback for a in target.addresses):
             raise _Refused("the proxy's own address")
         return target
@@ -276,12 +301,12 @@ class _Handler(socketserver.BaseRequestHandler):
             else:
                 self._forward(proxy, method, target, version, lines[1:], headers, rest)
         except _Refused as exc:
-            self._deny(proxy, target[:300], str(exc))
+            self._deny(proxy, target[:300], str(exc), detail=exc.detail)
         except OSError as exc:
             self._reply(502, f"upstream failed: {exc}")
 
-    def _deny(self, proxy: GuardProxy, target: str, reason: str, *, status: int = 403) -> None:
-        proxy.stats.refuse(target, reason)
+    def _deny(self, proxy: GuardProxy, target: str, reason: str, *, status: int = 403, detail: str = "") -> None:
+        proxy.stats.refuse(target, reason, detail)
         self._reply(status, f"Refused by BotSmith: {reason}")
 
     def _reply(self, status: int, text: str) -> None:

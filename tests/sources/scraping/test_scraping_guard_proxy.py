@@ -59,10 +59,26 @@ def test_rebinding_name_is_pinned_to_the_checked_address_and_refused_on_the_next
     assert first.startswith(b"HTTP/1.1 200") and b"founded in 1999" in first
     assert site.requests_seen == ["/about"]  # the checked address, with the site's own Host header
     assert site.requests[0].headers["host"] == f"rebind.test:{site.port}"
-    assert second.startswith(b"HTTP/1.1 403") and b"127.0.0.1" in second
+    assert second.startswith(b"HTTP/1.1 403") and b"private or internal network" in second
+    assert b"127.0.0.1" not in second  # the resolved internal address is not shown to the page
     assert lookups == ["rebind.test", "rebind.test"]  # one lookup per request, none between check and use
     assert same_port_listener.connections == 0
     assert [r.target for r in proxy.stats.refused] == [f"http://rebind.test:{site.port}/about"]
+    assert "127.0.0.1" not in proxy.stats.refused[0].reason  # what the crawl report shows
+
+
+def test_refusal_reasons_keep_an_address_the_url_names_and_the_log_keeps_the_resolved_one(caplog):
+    with GuardProxy(allow_private=False, is_public=only_test_site,
+                    resolver=lambda host, port: ["10.1.2.3"]) as proxy:
+        named = send(proxy, "GET http://169.254.169.254/latest/ HTTP/1.1\r\n\r\n")
+        resolved = send(proxy, "GET http://internal.test/ HTTP/1.1\r\n\r\n")
+
+    assert b"169.254.169.254" in named  # the page asked for it by address: nothing is revealed
+    assert b"10.1.2.3" not in resolved
+    reasons = {r.target: r.reason for r in proxy.stats.refused}
+    assert "10.1.2.3" not in reasons["http://internal.test/"]
+    assert "private or internal network" in reasons["http://internal.test/"]
+    assert any("10.1.2.3" in record.getMessage() for record in caplog.records)  # server-side detail
 
 
 def test_a_name_with_one_private_answer_among_allowed_ones_is_refused(site, same_port_listener):
