@@ -6,6 +6,7 @@ import fcntl
 import logging
 import os
 import re
+import stat
 import tempfile
 import time
 from collections.abc import Callable
@@ -135,11 +136,26 @@ class _Slot:
         self.count = max(1, count)
         self.fd: int | None = None
 
+    def _prepare(self) -> None:
+        """The directory is the worker user's own (mode 0700, not a symlink): nobody else can plant locks."""
+        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = os.lstat(self.dir)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+            raise ProcessingError(ErrorCode.RENDERER_UNAVAILABLE, "The browser slot directory is not a directory "
+                                  "owned by the worker's user; pages were not rendered.")
+        if stat.S_IMODE(info.st_mode) != 0o700:
+            os.chmod(self.dir, 0o700)
+
     def acquire(self, deadline: float) -> bool:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self._prepare()
         while True:
             for index in range(self.count):
-                fd = os.open(self.dir / f"slot-{index}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+                try:
+                    fd = os.open(self.dir / f"slot-{index}.lock", os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW, 0o600)
+                except OSError as exc:
+                    logger.error("render slot %s/slot-%s.lock: %s", self.dir, index, exc)
+                    raise ProcessingError(ErrorCode.RENDERER_UNAVAILABLE, "A browser slot lock file could not "
+                                          "be opened safely; pages were not rendered.") from None
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
