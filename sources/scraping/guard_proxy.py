@@ -187,9 +187,14 @@ def _refuse_service_worker(headers: dict[str, str]) -> str | None:
     return "service worker script" if headers.get("service-worker", "").lower() == "script" else None
 
 
-def _read_head(sock: socket.socket) -> tuple[bytes, bytes]:
+def _read_head(sock: socket.socket, budget: _Budget | None = None) -> tuple[bytes, bytes]:
     data = b""
     while b"\r\n\r\n" not in data:
+        if budget is not None:
+            timeout = budget.timeout()
+            if timeout <= 0:
+                raise ConnectionError("deadline passed")
+            sock.settimeout(timeout)
         chunk = sock.recv(8192)
         if not chunk:
             raise ConnectionError("client closed")
@@ -282,7 +287,7 @@ class _Handler(socketserver.BaseRequestHandler):
         client.settimeout(IDLE_TIMEOUT)
         self.budget = _Budget(proxy.connection_deadline, proxy.max_connection_bytes)
         try:
-            head, rest = _read_head(client)
+            head, rest = _read_head(client, self.budget)
         except (_Refused, OSError, ConnectionError):
             return
         lines = head.decode("latin-1").split("\r\n")
@@ -369,13 +374,15 @@ class _Handler(socketserver.BaseRequestHandler):
                 remaining -= len(chunk)
             # Only the answer flows now, with Connection: close: the client's next request needs a new connection.
             try:
-                response, body_start = _read_head(upstream)
+                response, body_start = _read_head(upstream, self.budget)
             except _Refused:
                 self._reply(502, "upstream response head too large")
                 return
             except ConnectionError:
                 return
             rebuilt, body_length = _response_head(response)
+            if method.upper() == "HEAD":
+                body_length = 0
             body_start = body_start if body_length is None else body_start[:body_length]
             if not self.budget.spend(len(rebuilt) + len(body_start)):
                 return

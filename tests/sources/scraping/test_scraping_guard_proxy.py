@@ -269,3 +269,14 @@ def test_connections_past_the_limit_get_a_503_and_a_freed_slot_is_reused(site):
                 break
             time.sleep(0.05)
     assert reply.startswith(b"HTTP/1.1 200") and b"founded in 1999" in reply
+
+
+@pytest.mark.parametrize("raw_upstream", [b"HTTP/1.1 200 OK\r\n"], indirect=True)
+def test_an_upstream_that_never_finishes_its_head_is_dropped_at_the_deadline(raw_upstream):
+    with GuardProxy(allow_private=False, is_public=only_test_site, connection_deadline=1.0) as proxy:
+        started = time.monotonic()
+        reply = send(proxy, f"GET http://127.0.0.2:{raw_upstream.port}/ HTTP/1.1\r\n\r\n", timeout=30)
+        elapsed = time.monotonic() - started
+
+    assert not reply.startswith(b"HTTP/1.1 200")
+    assert elapsed < raw_upstream.hold / 2  # not the 30 s idle timeout, nor the upstream's 20 s hold
