@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import select
 import shutil
@@ -18,12 +19,17 @@ from typing import Any
 
 from botsmith.errors import ErrorCode, ProcessingError
 
+logger = logging.getLogger(__name__)
 GUARDIAN = Path(__file__).with_name("chromium_guardian.py")
 INSTALL_HINT = "install the Debian package `chromium` (apt-get install chromium) on the worker"
 
 
 class BrowserGone(Exception):
     """The browser exited or stopped answering (crash, memory watchdog, kill)."""
+
+
+class CdpMessageTooLarge(BrowserGone):
+    """A DevTools message grew past the cap (a page returning a huge value, say); the browser was killed."""
 
 
 class CdpTimeout(Exception):
@@ -35,16 +41,30 @@ def find_chromium(path: str) -> str | None:
     return found if found and os.access(found, os.X_OK) else None
 
 
+_warned_root = threading.Event()
+
+
+def sandbox_flags() -> list[str]:
+    """Chromium's sandbox stays on, except as root, where Chromium refuses to start with it."""
+    if os.geteuid() != 0:
+        return []
+    if not _warned_root.is_set():
+        _warned_root.set()
+        logger.warning("The worker runs as root: Chromium runs WITHOUT its sandbox (--no-sandbox). "
+                       "Run workers as a non-root user to keep the sandbox on.")
+    return ["--no-sandbox"]
+
+
 def chromium_flags(profile: Path, proxy_port: int) -> list[str]:
     """Every network path goes to the guard proxy; nothing persists, nothing asks the user."""
     return [
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--headless", *sandbox_flags(), "--disable-gpu", "--disable-quic", "--no-first-run",
         "--no-default-browser-check", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--disable-extensions", "--disable-default-apps", "--mute-audio",
         "--disable-dev-shm-usage", "--deny-permission-prompts", "--disable-notifications",
         "--disable-component-extensions-with-background-pages", "--disable-breakpad", "--no-pings",
         "--disable-client-side-phishing-detection", "--disable-domain-reliability", "--metrics-recording-only",
-        "--disable-features=ServiceWorker,DnsOverHttps,AsyncDns,MediaRouter,OptimizationHints,Translate,"
+        "--disable-features=DnsOverHttps,AsyncDns,MediaRouter,OptimizationHints,Translate,"
         "NetworkTimeServiceQuerying,CertificateTransparencyComponentUpdater,OptimizationGuideModelDownloading,"
         "AutofillServerCommunication,InterestFeedContentSuggestions,SignInProfileCreation",
         "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
@@ -92,6 +112,16 @@ def group_pids(pgid: int) -> list[int]:
     return pids
 
 
+_EVENT_PARAMS = ("requestId", "type")
+
+
+def _slim(event: dict[str, Any]) -> dict[str, Any]:
+    """Only what the settle loop reads: queued events stay small whatever the page sends."""
+    params = event.get("params") or {}
+    kept = {key: params[key] for key in _EVENT_PARAMS if isinstance(params.get(key), str)}
+    return {"method": event.get("method"), "sessionId": event.get("sessionId"), "params": kept}
+
+
 class Browser:
     """One Chromium with a fresh profile, reachable only through ``--remote-debugging-pipe``.
 
@@ -99,8 +129,10 @@ class Browser:
     watchdog thread kills it when the group's RSS passes ``max_memory_bytes``.
     """
 
-    def __init__(self, executable: str, *, proxy_port: int, max_memory_bytes: int, lang: str = "en_US.UTF-8") -> None:
+    def __init__(self, executable: str, *, proxy_port: int, max_memory_bytes: int, lang: str = "en_US.UTF-8",
+                 max_message_bytes: int = 64 << 20) -> None:
         self.executable = executable
+        self.max_message_bytes = max_message_bytes
         self.proxy_port = proxy_port
         self.max_memory_bytes = max_memory_bytes
         self.lang = lang
@@ -108,7 +140,7 @@ class Browser:
         self.proc: subprocess.Popen[bytes] | None = None
         self.peak_rss = 0
         self.killed_for_memory = False
-        self._buffer = b""
+        self._buffer = bytearray()  # unfinished DevTools messages, capped at max_message_bytes
         self._events: deque[dict[str, Any]] = deque(maxlen=10_000)
         self._next_id = 0
         self._stop = threading.Event()
@@ -200,7 +232,7 @@ class Browser:
                     result: dict[str, Any] = reply.get("result", {})
                     return result
                 if "method" in reply:
-                    self._events.append(reply)
+                    self._events.append(_slim(reply))
             if time.monotonic() >= deadline:
                 raise CdpTimeout(f"{method} got no answer within {timeout:g}s")
 
@@ -209,13 +241,14 @@ class Browser:
         if not self._events:
             for message in self._read(time.monotonic() + wait):
                 if "method" in message:
-                    self._events.append(message)
+                    self._events.append(_slim(message))
         drained = list(self._events)
         self._events.clear()
         return drained
 
     def _read(self, deadline: float) -> list[dict[str, Any]]:
-        while b"\0" not in self._buffer:
+        end = self._buffer.rfind(b"\0")
+        while end < 0:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return []
@@ -226,8 +259,17 @@ class Browser:
             if not chunk:
                 raise BrowserGone("Chromium exited" + (" (memory ceiling)" if self.killed_for_memory else ""))
             self._buffer += chunk
-        *complete, self._buffer = self._buffer.split(b"\0")
-        return [json.loads(raw) for raw in complete if raw]
+            last = chunk.rfind(b"\0")
+            if last >= 0:
+                end = len(self._buffer) - len(chunk) + last
+            elif len(self._buffer) > self.max_message_bytes:
+                self._buffer = bytearray()
+                self.kill()
+                raise CdpMessageTooLarge(f"a DevTools message passed {self.max_message_bytes >> 20} MB; "
+                                         "the browser was stopped")
+        complete = bytes(self._buffer[:end])
+        del self._buffer[: end + 1]
+        return [json.loads(raw) for raw in complete.split(b"\0") if raw]
 
     def kill(self) -> None:
         pgid = self.pgid

@@ -156,6 +156,12 @@ def url_key(url: str) -> str | None:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, route))
 
 
+class _LeftSite(Exception):
+    def __init__(self, host: str) -> None:
+        super().__init__(host)
+        self.host = host
+
+
 def _site(url: str) -> str:
     host = (urlsplit(url).hostname or "").lower()
     return host[4:] if host.startswith("www.") else host
@@ -414,6 +420,10 @@ class Crawler:
                 try:
                     content = self._render(url, content)
                     rendered = True
+                except _LeftSite as left:
+                    yield PageSkipped(url, "off-site", f"its scripts took the browser to another site "
+                                                       f"({left.host or 'no site'}); not stored")
+                    return
                 except ProcessingError as exc:
                     if self.options.render == "always" or len(content.text) < self.options.render_min_text_chars:
                         yield PageFailed(url, result.status_code, exc.message, exc.code)
@@ -477,6 +487,8 @@ class Crawler:
         """The page as the browser shows it: same extraction as static pages, links from the live DOM."""
         assert self.renderer is not None
         page = self.renderer.render(url)
+        if not self.in_scope(page.url):  # a script navigated away: what the browser shows is another site's
+            raise _LeftSite(urlsplit(page.url).hostname or "")
         content = parse_html(page.html.encode("utf-8", "replace"), url=url, http_encoding="utf-8")
         seen = set(content.links)
         for link in page.links:

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 import select
 import socket
 import socketserver
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from botsmith.errors import ProcessingError
@@ -26,6 +29,9 @@ logger = logging.getLogger(__name__)
 MAX_HEAD_BYTES = 64 * 1024
 CONNECT_TIMEOUT = 5.0
 IDLE_TIMEOUT = 30.0
+MAX_CONNECTIONS = 64  # client connections served at once; more get a 503
+CONNECTION_DEADLINE = 60.0  # absolute lifetime of one client connection or tunnel
+MAX_CONNECTION_BYTES = 64 * 1024 * 1024  # bytes relayed over one connection or tunnel, both ways
 # Chromium's own background services (updates, sign-in, time, safe browsing) that survive the launch flags:
 # never page content, and not to be reached from a crawler's network.
 BROWSER_SERVICE_HOSTS = frozenset({
@@ -51,11 +57,12 @@ class ProxyStats:
     refused: list[Refusal] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def refuse(self, target: str, reason: str) -> None:
+    def refuse(self, target: str, reason: str, detail: str = "") -> None:
+        """``reason`` is shown to users (crawl report, the page itself); ``detail`` only goes to the log."""
         with self.lock:
             if len(self.refused) < 1000:
                 self.refused.append(Refusal(target, reason))
-        logger.warning("render proxy refused %s: %s", target, reason)
+        logger.warning("render proxy refused %s: %s", target, detail or reason)
 
     def allow(self) -> None:
         with self.lock:
@@ -63,7 +70,30 @@ class ProxyStats:
 
 
 class _Refused(Exception):
-    pass
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(reason)
+        self.detail = detail
+
+
+_ADDRESS_IN_PARENS = re.compile(r"\s*\(([0-9A-Fa-f:.]+)\)")
+
+
+def public_reason(message: str, host: str) -> str:
+    """``message`` without a resolved address in it: an internal IP must not reach the crawl report or the
+    page (a script could read the 403 body into the DOM). An address the URL itself names is kept."""
+
+    def scrub(match: re.Match[str]) -> str:
+        try:
+            address = ipaddress.ip_address(match.group(1))
+        except ValueError:
+            return match.group(0)
+        try:
+            named = ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            named = None
+        return match.group(0) if address == named else ""
+
+    return _ADDRESS_IN_PARENS.sub(scrub, message)
 
 
 class GuardProxy:
@@ -76,14 +106,20 @@ class GuardProxy:
         is_public: AddressPolicy | None = None,
         resolver: Resolver | None = None,
         blocked_paths: Callable[[dict[str, str]], str | None] | None = None,
+        max_connections: int = MAX_CONNECTIONS,
+        connection_deadline: float = CONNECTION_DEADLINE,
+        max_connection_bytes: int = MAX_CONNECTION_BYTES,
     ) -> None:
         self.allow_private = allow_private
+        self.connection_deadline = connection_deadline
+        self.max_connection_bytes = max_connection_bytes
         self.is_public = is_public
         self.resolver = resolver
         self.blocked_request = blocked_paths or _refuse_service_worker
         self.stats = ProxyStats()
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.proxy = self
+        self._server.slots = threading.BoundedSemaphore(max(1, max_connections))
         self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.1,), name="render-guard-proxy", daemon=True
@@ -109,7 +145,7 @@ class GuardProxy:
             target = validate_url(url, allow_private=self.allow_private, resolver=self.resolver,
                                   is_public=self.is_public)
         except ProcessingError as exc:
-            raise _Refused(exc.message) from None
+            raise _Refused(public_reason(exc.message, urlsplit(url).hostname or ""), exc.message) from None
         if target.port == self.port and any(ipaddress.ip_address(a).is_loopback for a in target.addresses):
             raise _Refused("the proxy's own address")
         return target
@@ -119,6 +155,28 @@ class _Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
     daemon_threads = True
     allow_reuse_address = True
     proxy: GuardProxy
+    slots: threading.BoundedSemaphore
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            logger.warning("render proxy: too many connections at once; one refused with 503")
+            try:
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
 
     def handle_error(self, request: object, client_address: object) -> None:
         logger.debug("render proxy: connection error", exc_info=True)
@@ -129,9 +187,14 @@ def _refuse_service_worker(headers: dict[str, str]) -> str | None:
     return "service worker script" if headers.get("service-worker", "").lower() == "script" else None
 
 
-def _read_head(sock: socket.socket) -> tuple[bytes, bytes]:
+def _read_head(sock: socket.socket, budget: _Budget | None = None) -> tuple[bytes, bytes]:
     data = b""
     while b"\r\n\r\n" not in data:
+        if budget is not None:
+            timeout = budget.timeout()
+            if timeout <= 0:
+                raise ConnectionError("deadline passed")
+            sock.settimeout(timeout)
         chunk = sock.recv(8192)
         if not chunk:
             raise ConnectionError("client closed")
@@ -152,19 +215,66 @@ def _connect(target: ValidatedURL) -> socket.socket:
     raise last or OSError("no address")
 
 
-def _pipe(a: socket.socket, b: socket.socket, *, one_way_from: socket.socket | None = None) -> None:
-    """Copy bytes both ways (or only from ``one_way_from``) until a side closes or stays idle."""
+class _Budget:
+    """What one client connection may still use: an absolute deadline and a byte count."""
+
+    def __init__(self, seconds: float, max_bytes: int) -> None:
+        self.deadline = time.monotonic() + seconds
+        self.bytes_left = max_bytes
+
+    def timeout(self) -> float:
+        return max(min(IDLE_TIMEOUT, self.deadline - time.monotonic()), 0.0)
+
+    def spend(self, count: int) -> bool:
+        self.bytes_left -= count
+        return self.bytes_left >= 0
+
+
+def _pipe(a: socket.socket, b: socket.socket, budget: _Budget, *, one_way_from: socket.socket | None = None,
+          limit: int | None = None) -> None:
+    """Copy bytes both ways (or only from ``one_way_from``, at most ``limit``) until a side closes, stays
+    idle, or the connection's deadline or byte budget runs out."""
     sockets = [one_way_from] if one_way_from is not None else [a, b]
-    while True:
-        readable, _, _ = select.select(sockets, [], [], IDLE_TIMEOUT)
+    while limit is None or limit > 0:
+        timeout = budget.timeout()
+        if timeout <= 0:
+            logger.info("render proxy: connection closed at its deadline")
+            return
+        readable, _, _ = select.select(sockets, [], [], timeout)
         if not readable:
             return
         for src in readable:
             dst = b if src is a else a
-            data = src.recv(65536)
+            data = src.recv(65536 if limit is None else min(65536, limit))
             if not data:
                 return
+            if not budget.spend(len(data)):
+                logger.warning("render proxy: connection closed at its byte cap")
+                return
             dst.sendall(data)
+            if limit is not None:
+                limit -= len(data)
+
+
+def _response_head(head: bytes) -> tuple[bytes, int | None]:
+    """The upstream's header block with ``Connection: close`` forced, and its body length when fixed.
+
+    The client must not reuse the connection: a second response on it (smuggled by the server after the
+    first) would otherwise be read as the answer to the browser's next request.
+    """
+    lines = head.decode("latin-1").split("\r\n")
+    named = {token.strip().lower() for line in lines[1:] if line.partition(":")[0].strip().lower() == "connection"
+             for token in line.partition(":")[2].split(",")}
+    dropped = {"connection", "keep-alive", "proxy-connection"} | (named - {"close"})
+    kept = [line for line in lines[1:] if line and line.partition(":")[0].strip().lower() not in dropped]
+    names = {line.partition(":")[0].strip().lower(): line.partition(":")[2].strip() for line in kept}
+    length = names.get("content-length", "")
+    status = lines[0].split(" ", 2)[1] if len(lines[0].split(" ")) > 1 else ""
+    fixed = (int(length) if length.isdigit() and "transfer-encoding" not in names else None)
+    if status in ("204", "304"):
+        fixed = 0
+    rebuilt = "\r\n".join([lines[0], *kept, "Connection: close", "", ""])
+    return rebuilt.encode("latin-1"), fixed
 
 
 class _Handler(socketserver.BaseRequestHandler):
@@ -175,8 +285,9 @@ class _Handler(socketserver.BaseRequestHandler):
         proxy = self.server.proxy
         client = self.request
         client.settimeout(IDLE_TIMEOUT)
+        self.budget = _Budget(proxy.connection_deadline, proxy.max_connection_bytes)
         try:
-            head, rest = _read_head(client)
+            head, rest = _read_head(client, self.budget)
         except (_Refused, OSError, ConnectionError):
             return
         lines = head.decode("latin-1").split("\r\n")
@@ -195,12 +306,12 @@ class _Handler(socketserver.BaseRequestHandler):
             else:
                 self._forward(proxy, method, target, version, lines[1:], headers, rest)
         except _Refused as exc:
-            self._deny(proxy, target[:300], str(exc))
+            self._deny(proxy, target[:300], str(exc), detail=exc.detail)
         except OSError as exc:
             self._reply(502, f"upstream failed: {exc}")
 
-    def _deny(self, proxy: GuardProxy, target: str, reason: str, *, status: int = 403) -> None:
-        proxy.stats.refuse(target, reason)
+    def _deny(self, proxy: GuardProxy, target: str, reason: str, *, status: int = 403, detail: str = "") -> None:
+        proxy.stats.refuse(target, reason, detail)
         self._reply(status, f"Refused by BotSmith: {reason}")
 
     def _reply(self, status: int, text: str) -> None:
@@ -224,7 +335,7 @@ class _Handler(socketserver.BaseRequestHandler):
             self.request.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
             if early:  # bytes the client sent before reading our answer (a TLS hello, say)
                 upstream.sendall(early)
-            _pipe(self.request, upstream)
+            _pipe(self.request, upstream, self.budget)
 
     def _forward(self, proxy: GuardProxy, method: str, url: str, version: str, raw_headers: list[str],
                  headers: dict[str, str], rest: bytes) -> None:
@@ -261,5 +372,21 @@ class _Handler(socketserver.BaseRequestHandler):
                     break
                 upstream.sendall(chunk)
                 remaining -= len(chunk)
-            # Only the answer flows now: the client's next request must come on a new connection.
-            _pipe(self.request, upstream, one_way_from=upstream)
+            # Only the answer flows now, with Connection: close: the client's next request needs a new connection.
+            try:
+                response, body_start = _read_head(upstream, self.budget)
+            except _Refused:
+                self._reply(502, "upstream response head too large")
+                return
+            except ConnectionError:
+                return
+            rebuilt, body_length = _response_head(response)
+            if method.upper() == "HEAD":
+                body_length = 0
+            body_start = body_start if body_length is None else body_start[:body_length]
+            if not self.budget.spend(len(rebuilt) + len(body_start)):
+                return
+            self.request.sendall(rebuilt + body_start)
+            left = None if body_length is None else body_length - len(body_start)
+            if left is None or left > 0:
+                _pipe(self.request, upstream, self.budget, one_way_from=upstream, limit=left)

@@ -6,6 +6,7 @@ import fcntl
 import logging
 import os
 import re
+import stat
 import tempfile
 import time
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from typing import Any
 from bs4 import BeautifulSoup, Tag
 
 from botsmith.errors import ErrorCode, ProcessingError
-from sources.scraping.chromium import Browser, BrowserGone, CdpTimeout
+from sources.scraping.chromium import Browser, BrowserGone, CdpMessageTooLarge, CdpTimeout
 from sources.scraping.guard_proxy import GuardProxy, ProxyStats
 from sources.scraping.html import PageContent
 from sources.scraping.urlsafety import AddressPolicy, Resolver
@@ -33,7 +34,18 @@ PRELUDE_JS = """(() => {
   const mark = () => { last = Date.now(); };
   new MutationObserver(mark).observe(document, {subtree: true, childList: true, characterData: true});
   Object.defineProperty(window, '__botsmithQuietMs', {value: () => Date.now() - last});
+  // Service workers: gone from the prototype (a saved getter cannot be reached), register() always rejects.
+  try { delete Navigator.prototype.serviceWorker; } catch (e) {}
   try { Object.defineProperty(navigator, 'serviceWorker', {get: () => undefined}); } catch (e) {}
+  try {
+    if (typeof ServiceWorkerContainer === 'function') {
+      const refuse = function register() {
+        return Promise.reject(new DOMException('Service workers are disabled', 'SecurityError'));
+      };
+      Object.defineProperty(ServiceWorkerContainer.prototype, 'register',
+                            {value: refuse, writable: false, configurable: false});
+    }
+  } catch (e) {}
 })();"""
 SNAPSHOT_JS = """(() => {
   const seen = new Set(); const links = [];
@@ -124,11 +136,26 @@ class _Slot:
         self.count = max(1, count)
         self.fd: int | None = None
 
+    def _prepare(self) -> None:
+        """The directory is the worker user's own (mode 0700, not a symlink): nobody else can plant locks."""
+        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = os.lstat(self.dir)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+            raise ProcessingError(ErrorCode.RENDERER_UNAVAILABLE, "The browser slot directory is not a directory "
+                                  "owned by the worker's user; pages were not rendered.")
+        if stat.S_IMODE(info.st_mode) != 0o700:
+            os.chmod(self.dir, 0o700)
+
     def acquire(self, deadline: float) -> bool:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self._prepare()
         while True:
             for index in range(self.count):
-                fd = os.open(self.dir / f"slot-{index}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+                try:
+                    fd = os.open(self.dir / f"slot-{index}.lock", os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW, 0o600)
+                except OSError as exc:
+                    logger.error("render slot %s/slot-%s.lock: %s", self.dir, index, exc)
+                    raise ProcessingError(ErrorCode.RENDERER_UNAVAILABLE, "A browser slot lock file could not "
+                                          "be opened safely; pages were not rendered.") from None
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
@@ -197,11 +224,14 @@ class Renderer:
                 raise ProcessingError(ErrorCode.RENDERER_UNAVAILABLE, self.unavailable)
         if self.proxy is None:
             self.proxy = GuardProxy(allow_private=self.config.allow_private, is_public=self.config.is_public,
-                                    resolver=self.config.resolver).__enter__()
+                                    resolver=self.config.resolver,
+                                    connection_deadline=self.config.page_timeout + 10,
+                                    max_connection_bytes=4 * self.config.max_bytes + (8 << 20)).__enter__()
             self._proxy_stats = self.proxy.stats
         try:
             self.browser = Browser(self.config.chromium, proxy_port=self.proxy.port,
-                                   max_memory_bytes=self.config.max_memory_bytes).start()
+                                   max_memory_bytes=self.config.max_memory_bytes,
+                                   max_message_bytes=2 * self.config.max_bytes + (1 << 20)).start()
         except ProcessingError as exc:
             self.unavailable = exc.message
             raise
@@ -221,6 +251,9 @@ class Renderer:
                 page = self._render_in_tab(browser, url, started, deadline)
                 self.stats.pages += 1
                 return page
+            except CdpMessageTooLarge:
+                raise ProcessingError(ErrorCode.TOO_LARGE, "The page sent the browser's control channel more "
+                                      "data than the size limit allows; not rendered.") from None
             except BrowserGone as exc:
                 if browser.killed_for_memory:
                     limit = self.config.max_memory_bytes // (1024 * 1024)

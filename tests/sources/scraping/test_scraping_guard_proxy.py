@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -57,10 +59,26 @@ def test_rebinding_name_is_pinned_to_the_checked_address_and_refused_on_the_next
     assert first.startswith(b"HTTP/1.1 200") and b"founded in 1999" in first
     assert site.requests_seen == ["/about"]  # the checked address, with the site's own Host header
     assert site.requests[0].headers["host"] == f"rebind.test:{site.port}"
-    assert second.startswith(b"HTTP/1.1 403") and b"127.0.0.1" in second
+    assert second.startswith(b"HTTP/1.1 403") and b"private or internal network" in second
+    assert b"127.0.0.1" not in second  # the resolved internal address is not shown to the page
     assert lookups == ["rebind.test", "rebind.test"]  # one lookup per request, none between check and use
     assert same_port_listener.connections == 0
     assert [r.target for r in proxy.stats.refused] == [f"http://rebind.test:{site.port}/about"]
+    assert "127.0.0.1" not in proxy.stats.refused[0].reason  # what the crawl report shows
+
+
+def test_refusal_reasons_keep_an_address_the_url_names_and_the_log_keeps_the_resolved_one(caplog):
+    with GuardProxy(allow_private=False, is_public=only_test_site,
+                    resolver=lambda host, port: ["10.1.2.3"]) as proxy:
+        named = send(proxy, "GET http://169.254.169.254/latest/ HTTP/1.1\r\n\r\n")
+        resolved = send(proxy, "GET http://internal.test/ HTTP/1.1\r\n\r\n")
+
+    assert b"169.254.169.254" in named  # the page asked for it by address: nothing is revealed
+    assert b"10.1.2.3" not in resolved
+    reasons = {r.target: r.reason for r in proxy.stats.refused}
+    assert "10.1.2.3" not in reasons["http://internal.test/"]
+    assert "private or internal network" in reasons["http://internal.test/"]
+    assert any("10.1.2.3" in record.getMessage() for record in caplog.records)  # server-side detail
 
 
 def test_a_name_with_one_private_answer_among_allowed_ones_is_refused(site, same_port_listener):
@@ -138,3 +156,127 @@ def test_browser_background_services_are_refused_before_any_lookup():
 
     assert tunnel.startswith(b"HTTP/1.1 403") and plain.startswith(b"HTTP/1.1 403")
     assert lookups == [] and {r.reason for r in proxy.stats.refused} == {"a browser background service"}
+
+
+class RawUpstream:
+    """A raw TCP server on 127.0.0.2 that answers every connection with ``payload`` and holds it open."""
+
+    def __init__(self, payload: bytes, *, hold: float = 20.0) -> None:
+        self.payload = payload
+        self.hold = hold
+        self.sock = socket.create_server(("127.0.0.2", 0))
+        self.port = self.sock.getsockname()[1]
+        self.requests: list[bytes] = []
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(self.hold)
+            data = b""
+            try:
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    data += chunk
+                self.requests.append(data)
+                conn.sendall(self.payload)
+                while conn.recv(65536):  # until the proxy closes or the hold runs out
+                    pass
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def raw_upstream(request) -> Iterator[RawUpstream]:
+    server = RawUpstream(request.param)
+    yield server
+    server.close()
+
+
+SMUGGLED = (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive\r\nKeep-Alive: timeout=60\r\n\r\nfirst"
+            b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nSMUGGLED")
+
+
+@pytest.mark.parametrize("raw_upstream", [SMUGGLED], indirect=True)
+def test_the_response_is_forced_to_close_and_a_second_response_never_reaches_the_client(raw_upstream):
+    with GuardProxy(allow_private=False, is_public=only_test_site) as proxy:
+        started = time.monotonic()
+        reply = send(proxy, f"GET http://127.0.0.2:{raw_upstream.port}/ HTTP/1.1\r\nHost: x\r\n\r\n", timeout=15)
+        elapsed = time.monotonic() - started
+
+    head, _, body = reply.partition(b"\r\n\r\n")
+    lines = head.decode().lower().split("\r\n")
+    assert lines[0].startswith("http/1.1 200") and "connection: close" in lines
+    assert not [line for line in lines if line.startswith("keep-alive") or line == "connection: keep-alive"]
+    assert body == b"first" and b"SMUGGLED" not in reply
+    assert elapsed < raw_upstream.hold  # closed after the body, not when the upstream gave up
+
+
+@pytest.mark.parametrize("raw_upstream", [b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n"], indirect=True)
+def test_a_connection_ends_at_its_absolute_deadline_even_while_the_upstream_stays_open(raw_upstream):
+    with GuardProxy(allow_private=False, is_public=only_test_site, connection_deadline=1.0) as proxy:
+        started = time.monotonic()
+        reply = send(proxy, f"GET http://127.0.0.2:{raw_upstream.port}/ HTTP/1.1\r\n\r\n", timeout=30)
+        elapsed = time.monotonic() - started
+
+    assert reply.startswith(b"HTTP/1.1 200")  # head passed, the promised byte never came
+    assert elapsed < raw_upstream.hold / 2  # the proxy hung up at its deadline, well before the idle timeout
+
+
+@pytest.mark.parametrize("raw_upstream", [b"HTTP/1.1 200 OK\r\n\r\n" + b"x" * 300_000], indirect=True)
+def test_a_connection_stops_relaying_at_its_byte_cap(raw_upstream):
+    with GuardProxy(allow_private=False, is_public=only_test_site, max_connection_bytes=100_000) as proxy:
+        reply = send(proxy, f"GET http://127.0.0.2:{raw_upstream.port}/ HTTP/1.1\r\n\r\n", timeout=30)
+        tunnel = send(proxy, f"CONNECT 127.0.0.2:{raw_upstream.port} HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+                      timeout=30)
+
+    assert reply.startswith(b"HTTP/1.1 200") and len(reply) <= 100_000
+    assert tunnel.startswith(b"HTTP/1.1 200 Connection established") and len(tunnel) <= 100_100
+
+
+def test_connections_past_the_limit_get_a_503_and_a_freed_slot_is_reused(site):
+    with GuardProxy(allow_private=False, is_public=only_test_site, max_connections=2) as proxy:
+        held = [socket.create_connection(("127.0.0.1", proxy.port), timeout=10) for _ in range(2)]
+        try:
+            deadline = time.monotonic() + 20
+            reply = b""
+            while time.monotonic() < deadline:  # both held connections must be accepted first
+                reply = send(proxy, f"GET {site.url('/about')} HTTP/1.1\r\n\r\n")
+                if reply.startswith(b"HTTP/1.1 503"):
+                    break
+                time.sleep(0.05)
+            assert reply.startswith(b"HTTP/1.1 503"), reply[:100]
+        finally:
+            for sock in held:
+                sock.close()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            reply = send(proxy, f"GET {site.url('/about')} HTTP/1.1\r\n\r\n")
+            if reply.startswith(b"HTTP/1.1 200"):
+                break
+            time.sleep(0.05)
+    assert reply.startswith(b"HTTP/1.1 200") and b"founded in 1999" in reply
+
+
+@pytest.mark.parametrize("raw_upstream", [b"HTTP/1.1 200 OK\r\n"], indirect=True)
+def test_an_upstream_that_never_finishes_its_head_is_dropped_at_the_deadline(raw_upstream):
+    with GuardProxy(allow_private=False, is_public=only_test_site, connection_deadline=1.0) as proxy:
+        started = time.monotonic()
+        reply = send(proxy, f"GET http://127.0.0.2:{raw_upstream.port}/ HTTP/1.1\r\n\r\n", timeout=30)
+        elapsed = time.monotonic() - started
+
+    assert not reply.startswith(b"HTTP/1.1 200")
+    assert elapsed < raw_upstream.hold / 2  # not the 30 s idle timeout, nor the upstream's 20 s hold

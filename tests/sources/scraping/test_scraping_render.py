@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import time
 from collections.abc import Iterator
 
@@ -23,7 +24,7 @@ from sources.scraping import (
 from sources.scraping.chromium import find_chromium, group_pids
 from sources.scraping.render import RenderConfig, Renderer, needs_render
 from sources.scraping.urlsafety import IPAddress, is_public_address
-from tests.fixtures.http_server import ABOUT_HTML, INDEX_HTML, TestSite, serve_test_site
+from tests.fixtures.http_server import ABOUT_HTML, INDEX_HTML, Response, TestSite, serve_test_site
 from tests.fixtures.spa_site import BUSY_LOOP_HTML, SHELL_HTML, Listener, serve_listener, spa_routes
 
 ALLOWED = ipaddress.ip_network("127.0.0.2/32")
@@ -237,3 +238,45 @@ def test_pages_wait_for_a_free_browser_slot_and_give_up_at_their_budget(spa, tmp
     assert 1.5 <= waited < 5
     with Renderer(config(concurrency=1, slot_dir=str(tmp_path))) as renderer:
         assert "SPA-HOME-TEXT" in renderer.render(spa.url("/")).html  # the freed slot is taken
+
+
+def test_service_worker_registration_is_refused_in_the_page_even_through_a_saved_getter(spa):
+    with Renderer(config()) as renderer:
+        page = renderer.render(spa.url("/service-worker"))
+        refused = list(renderer.proxy_stats.refused) if renderer.proxy_stats else []
+
+    found = re.search(r'<div id="root">([^<]*)</div>', page.html)
+    assert found is not None, page.html[:500]
+    text = found.group(1)
+    assert "secure:true" in text  # http://127.0.0.2 is a secure context: service workers would be available
+    assert "SW-REGISTERED" not in text and "PROTO-REGISTERED" not in text
+    assert "SW-REJECTED" in text and "PROTO-REJECTED" in text
+    # Refused in the page itself: the script was never even requested from the proxy.
+    assert "/sw.js" not in spa.requests_seen
+    assert not [r for r in refused if "sw.js" in r.target]
+
+
+OTHER_SITE = ipaddress.ip_network("127.0.0.3/32")
+
+
+def test_a_page_whose_script_navigates_to_another_site_is_not_stored_under_the_crawled_url(spa):
+    def two_sites(ip: IPAddress) -> bool:
+        return ip in ALLOWED or ip in OTHER_SITE or is_public_address(ip)
+
+    with serve_test_site(host="127.0.0.3") as other:
+        other.routes = {"/": Response(body=b"<html><head><title>Elsewhere</title></head><body><p>OTHER-SITE-TEXT "
+                                           + b"lorem ipsum " * 40 + b"</p></body></html>")}
+        spa.routes["/leaves"] = Response(body=(
+            "<html><head><title>Leaving</title></head><body><div id='root'></div>"
+            f"<script>location = '{other.url('/')}';</script></body></html>").encode())
+        options = CrawlOptions(max_pages=5, max_depth=0, render="always", delay=0)
+        with Renderer(config(is_public=two_sites)) as renderer, \
+                SafeFetcher(DEFAULT_USER_AGENT, allow_private=False, is_public=two_sites) as fetcher:
+            events = list(crawl(spa.url("/leaves"), fetcher=fetcher, options=options, renderer=renderer))
+        other_seen = other.requests_seen
+
+    assert "/" in other_seen  # the browser did go there
+    assert not [e for e in events if isinstance(e, PageFetched)]
+    skipped = [e for e in events if isinstance(e, PageSkipped)]
+    assert [(e.url, e.reason) for e in skipped] == [(spa.url("/leaves"), "off-site")]
+    assert "127.0.0.3" in skipped[0].detail
