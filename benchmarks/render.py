@@ -208,8 +208,9 @@ def driver_flags(proxy_port: int) -> list[str]:
     return [f for f in chromium_flags(Path("/nonexistent"), proxy_port) if not f.startswith(DRIVER_OWNED)]
 
 
-def tree_pss_bytes(root: int) -> int:
-    """PSS summed over every live descendant of ``root`` (a driver, its browser, zygotes, renderers)."""
+def tree_pss_bytes(root: int) -> tuple[int, int]:
+    """PSS summed over every live descendant of ``root`` (a driver, its browser, zygotes, renderers), and
+    over its direct children alone (the driver process: chromedriver or Playwright's Node)."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -220,29 +221,34 @@ def tree_pss_bytes(root: int) -> int:
                     children.setdefault(int(fields[1]), []).append(int(entry))
             except (OSError, IndexError, ValueError):
                 continue
-    total, todo = 0, list(children.get(root, []))
+    direct = set(children.get(root, []))
+    total = driver = 0
+    todo = list(direct)
     while todo:
         pid = todo.pop()
         todo.extend(children.get(pid, []))
         try:
             with open(f"/proc/{pid}/smaps_rollup", "rb") as fh:
-                total += next((int(line.split()[1]) * 1024 for line in fh if line.startswith(b"Pss:")), 0)
+                pss = next((int(line.split()[1]) * 1024 for line in fh if line.startswith(b"Pss:")), 0)
         except (OSError, IndexError, ValueError):
             continue
-    return total
+        total += pss
+        driver += pss if pid in direct else 0
+    return total, driver
 
 
 class TreePeak:
     """Peak PSS of this process's descendants, sampled every 0.25 s (as the renderer's watchdog samples)."""
 
     def __init__(self) -> None:
-        self.peak = 0
+        self.peak = self.driver_peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.wait(0.25):
-            self.peak = max(self.peak, tree_pss_bytes(os.getpid()))
+            total, driver = tree_pss_bytes(os.getpid())
+            self.peak, self.driver_peak = max(self.peak, total), max(self.driver_peak, driver)
 
     def __enter__(self) -> TreePeak:
         self._thread.start()
@@ -282,7 +288,8 @@ def run_selenium(base: str, pages: dict[str, dict], chromium: str) -> dict:
             finally:
                 driver.quit()
         seconds = time.perf_counter() - started
-    return {"seconds": seconds, "found": found, "peak_pss_mb": memory.peak / c.MB, "waited_out": waited_out}
+    return {"seconds": seconds, "found": found, "peak_pss_mb": memory.peak / c.MB, "waited_out": waited_out,
+            "driver_pss_mb": memory.driver_peak / c.MB}
 
 
 def playwright_missing() -> bool:
@@ -315,7 +322,8 @@ def run_playwright(base: str, pages: dict[str, dict], chromium: str) -> dict:
             finally:
                 browser.close()
         seconds = time.perf_counter() - started
-    return {"seconds": seconds, "found": found, "peak_pss_mb": memory.peak / c.MB, "waited_out": waited_out}
+    return {"seconds": seconds, "found": found, "peak_pss_mb": memory.peak / c.MB, "waited_out": waited_out,
+            "driver_pss_mb": memory.driver_peak / c.MB}
 
 
 def main() -> None:
@@ -368,9 +376,13 @@ def main() -> None:
                      f"{min(r['found'] for r in results)}/{count}", f"{pss:.0f}" if pss else "",
                      sum(timeouts) if timeouts else ""])
     rows += [[name, "skipped", "", "", why, ""] for name, why in skipped.items()]
+    drivers = {name: statistics.median(r["driver_pss_mb"] for r in runs[name]) for name in ("selenium", "playwright")
+               if name in runs}
     print(f"\n{count} pages, median of {args.repeat}, {c.machine()}\n")
     c.print_table(["path", "pages/s", "seconds", "marker found", "browser group peak PSS MB",
                    "content waits timed out"], rows)
+    for name, pss in drivers.items():
+        print(f"{name}: driver process alone (chromedriver or Node) peaked at {pss:.0f} MB PSS (counted in the row)")
 
     def vs(other: str) -> float | None:
         ours, theirs = rates.get("rendered"), rates.get(other)
