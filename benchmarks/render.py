@@ -1,5 +1,6 @@
-"""Figure: rendered pages/s and browser memory per page, against the static path on the same site and
-against a bare ``chromium --headless --dump-dom`` run per page (goal: ours >= 0.7x of it).
+"""Figure: rendered pages/s and browser memory per page, against the static path on the same site,
+against a bare ``chromium --headless --dump-dom`` run per page (goal: ours >= 0.7x of it), and against
+Selenium and Playwright driving the same Chromium (the driver choice of issue 15).
 
 Usage: ``python benchmarks/render.py [--quick] [--pages 20] [--repeat 3]``. A local site on 127.0.0.2
 serves N single-page-app routes (an empty shell; the script fetches the route's ~2 KB of prose by XHR
