@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,13 +12,37 @@ from pathlib import Path
 import pytest
 import redis
 from django.conf import settings
-from django.test import override_settings
+from django.core.management.base import CommandError
+from django.test import override_settings, testcases
 from rest_framework.test import APIClient
 
 from botsmith.celery import app as celery_app
 from tests import brokers
 from tests.factories import ChatbotFactory, UserFactory
 from tests.worker import WorkerProcess, database_url_for_tests
+
+_flush_database = testcases.TransactionTestCase._fixture_teardown
+
+
+def _flush_database_retrying_deadlocks(self: testcases.TransactionTestCase) -> None:
+    """Empty the database after a transactional test, retrying when PostgreSQL reports a deadlock.
+
+    The session's worker may still be finishing a task that the test queued last (a notification
+    about the source that just failed, say) while the flush TRUNCATEs the tables it writes to;
+    PostgreSQL then breaks the lock cycle by failing the flush. The worker's insert finishes a
+    moment later, so a second flush succeeds and empties everything, that row included.
+    """
+    for attempt in range(5):
+        try:
+            _flush_database(self)
+            return
+        except CommandError as exc:
+            if attempt == 4 or "deadlock detected" not in str(exc.__cause__ or exc):
+                raise
+            time.sleep(0.5 * (attempt + 1))
+
+
+testcases.TransactionTestCase._fixture_teardown = _flush_database_retrying_deadlocks  # type: ignore[method-assign]
 
 # One broker key prefix per test run: queues of this run are invisible to any other worker
 # (a developer's `make run`, another test run) sharing the same Redis database.
