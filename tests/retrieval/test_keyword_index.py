@@ -81,6 +81,99 @@ def test_staged_chunks_are_invisible_until_the_swap_and_the_old_set_goes_with_it
     assert keyword.search(chatbot.pk, "tulips", k=5) == []
 
 
+def indexed_ids(word: str) -> set[int]:
+    """Chunk ids the index itself holds for ``word``, active or not (below the search's filter)."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("SELECT rowid FROM retrieval_chunk_fts WHERE retrieval_chunk_fts MATCH %s", [f"text:{word}"])
+        else:
+            cursor.execute(
+                "SELECT chunk_id FROM retrieval_keyword_index WHERE doc @@ to_tsquery('english', %s)", [word]
+            )
+        return {int(row[0]) for row in cursor.fetchall()}
+
+
+def test_chunks_are_indexed_as_they_are_staged_so_the_swap_only_flips_flags(chatbot):
+    source = make_source(chatbot, ["Old advice about tulips."], generation=1)
+    staged = add_chunks(source, ["New advice about daffodils."], active=False, generation=2)
+    assert indexed_ids("daffodils") == {staged[0].pk}  # in the index, filtered out by the query
+    assert keyword.search(chatbot.pk, "daffodils", k=5) == []
+    with transaction.atomic():
+        chunk_store.activate_generation(source.pk, 2)
+    assert ids(keyword.search(chatbot.pk, "daffodils", k=5)) == [staged[0].pk]
+    assert indexed_ids("tulips") == set()  # the old generation's rows went with their chunks
+
+
+def test_staged_chunks_that_outrank_every_active_one_are_skipped_not_returned(chatbot):
+    source = make_source(chatbot, ["A note that mentions tulips once among other flowers."], generation=1)
+    add_chunks(source, [f"Tulips, tulips, tulips: staged note {i}." for i in range(40)], active=False, generation=2)
+    hits = keyword.search(chatbot.pk, "tulips", k=1)  # the first ranking asked for is all staged rows
+    assert texts_of(hits) == ["A note that mentions tulips once among other flowers."]
+    assert len(keyword.search(chatbot.pk, "tulips", k=5)) == 1
+
+
+def test_a_discarded_staged_set_leaves_the_index(chatbot):
+    source = make_source(chatbot, ["Old advice about tulips."], generation=1)
+    add_chunks(source, ["New advice about daffodils."], active=False, generation=2)
+    chunk_store.discard_generation(source.pk, 2)
+    assert indexed_ids("daffodils") == set()
+    assert texts_of(keyword.search(chatbot.pk, "tulips", k=5)) == ["Old advice about tulips."]
+
+
+def test_editing_a_chunks_text_reindexes_it(chatbot):
+    from sources.models import Chunk
+
+    source = make_source(chatbot, ["Advice about tulips."])
+    Chunk.objects.filter(source=source).update(text="Advice about orchids.")
+    assert texts_of(keyword.search(chatbot.pk, "orchids", k=5)) == ["Advice about orchids."]
+    assert keyword.search(chatbot.pk, "tulips", k=5) == []
+
+
+def _install_first_version_trigger() -> None:
+    """A trigger under the first version's name, as a database indexed by that version has it."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(
+                "CREATE TRIGGER retrieval_chunk_fts_insert AFTER INSERT ON sources_chunk WHEN 0 BEGIN SELECT 1; END"
+            )
+        else:
+            cursor.execute(
+                "CREATE TRIGGER retrieval_chunk_sync BEFORE UPDATE ON sources_chunk "
+                "FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger()"
+            )
+
+
+def _unindex(chunk) -> None:
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(
+                "INSERT INTO retrieval_chunk_fts(retrieval_chunk_fts, rowid, text, tags) VALUES ('delete', %s, %s, %s)",
+                [chunk.pk, chunk.text, f"b{chunk.chatbot_id} s{chunk.source_id}"],
+            )
+        else:
+            cursor.execute("DELETE FROM retrieval_keyword_index WHERE chunk_id = %s", [chunk.pk])
+
+
+def test_ensure_index_upgrades_an_active_only_index_and_adds_the_staged_chunks(chatbot):
+    source = make_source(chatbot, ["Old advice about tulips."], generation=1)
+    staged = add_chunks(source, ["New advice about daffodils."], active=False, generation=2)
+    _unindex(staged[0])  # the first version indexed active chunks only
+    _install_first_version_trigger()
+    keyword.ensure_index(connection)
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'retrieval_chunk%%'")
+        else:
+            cursor.execute("SELECT tgname FROM pg_trigger WHERE tgname LIKE 'retrieval_chunk%%' AND NOT tgisinternal")
+        triggers = {row[0] for row in cursor.fetchall()}
+    assert "retrieval_chunk_fts_insert" not in triggers and "retrieval_chunk_sync" not in triggers
+    assert indexed_ids("daffodils") == {staged[0].pk}
+    assert indexed_ids("tulips")  # the active set is not indexed twice or lost
+    with transaction.atomic():
+        chunk_store.activate_generation(source.pk, 2)
+    assert texts_of(keyword.search(chatbot.pk, "daffodils", k=5)) == ["New advice about daffodils."]
+
+
 def test_a_rolled_back_swap_leaves_the_index_as_it_was(chatbot):
     source = make_source(chatbot, ["Old advice about tulips."], generation=1)
     add_chunks(source, ["New advice about daffodils."], active=False, generation=2)
