@@ -7,6 +7,7 @@ old set or the new one, never a mix; a failed run leaves the old set searchable.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain
@@ -119,13 +120,22 @@ def _insert_chunks(rows: list[tuple]) -> None:
             for row in params:
                 copy.write_row(row)
         return
-    # Multi-row VALUES statements sized like bulk_create's (the backend's parameter limit).
-    per_statement = max(1, connection.ops.bulk_batch_size(fields, params))
+    # One statement per batch where SQLite's real parameter limit allows (Django assumes 999, i.e. 90
+    # rows): the keyword index's trigger writes into FTS5, which flushes its pending terms to a new
+    # segment at every statement's savepoint, and 90-row statements made indexing 2.4x slower.
+    per_statement = max(1, _sqlite_parameter_limit(connection) // len(fields))
     row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
     with transaction.atomic(using=using, savepoint=False), connection.cursor() as cursor:
         for start in range(0, len(params), per_statement):
             part = params[start:start + per_statement]
             cursor.execute(head + ", ".join([row_sql] * len(part)), list(chain.from_iterable(part)))
+
+
+def _sqlite_parameter_limit(connection: Any) -> int:
+    connection.ensure_connection()
+    raw = connection.connection
+    limit = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if hasattr(raw, "getlimit") else 0
+    return max(int(limit), connection.features.max_query_params)
 
 
 def discard_staged(source_id: int, keep_generation: int) -> int:

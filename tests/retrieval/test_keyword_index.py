@@ -112,6 +112,16 @@ def test_staged_chunks_that_outrank_every_active_one_are_skipped_not_returned(ch
     assert len(keyword.search(chatbot.pk, "tulips", k=5)) == 1
 
 
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="FTS5 is SQLite's index")
+def test_fts5_merges_eight_segments_at_a_time(chatbot):
+    from retrieval.keyword import sqlite_fts
+
+    keyword.ensure_index(connection)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT v FROM retrieval_chunk_fts_config WHERE k = 'automerge'")
+        assert cursor.fetchone()[0] == sqlite_fts.AUTOMERGE == 8
+
+
 def test_a_discarded_staged_set_leaves_the_index(chatbot):
     source = make_source(chatbot, ["Old advice about tulips."], generation=1)
     add_chunks(source, ["New advice about daffodils."], active=False, generation=2)
