@@ -33,6 +33,26 @@ B = 0.75
 _TRIGGERS = ("retrieval_chunk_sync", "retrieval_chunk_index_added", "retrieval_chunk_index_removed",
              "retrieval_chunk_index_changed", "retrieval_chunk_truncate")
 
+
+
+def _index_rows(row: str, source: str) -> str:
+    """Index (or re-index) ``row`` of ``source``: the inserted batch (statement trigger) or ``NEW`` (row trigger)."""
+    return f"""INSERT INTO {TABLE} (chunk_id, chatbot_id, source_id, length, doc)
+      SELECT {row}.id, {row}.chatbot_id, {row}.source_id, greatest(length(v), 1), v
+        FROM {source}to_tsvector('{CONFIG}', {row}.text) AS v
+      ON CONFLICT (chunk_id) DO UPDATE
+        SET chatbot_id = EXCLUDED.chatbot_id, source_id = EXCLUDED.source_id,
+            length = EXCLUDED.length, doc = EXCLUDED.doc"""
+
+
+def _trigger_function(name: str, statement: str) -> str:
+    return f"""CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      {statement};
+      RETURN NULL;
+    END $$"""
+
+
 DDL = [
     f"""CREATE TABLE IF NOT EXISTS {TABLE} (
         chunk_id bigint PRIMARY KEY,
@@ -44,36 +64,12 @@ DDL = [
     f"CREATE INDEX IF NOT EXISTS {TABLE}_doc ON {TABLE} USING gin (doc)",
     f"CREATE INDEX IF NOT EXISTS {TABLE}_chatbot ON {TABLE} (chatbot_id, length)",
     f"CREATE INDEX IF NOT EXISTS {TABLE}_source ON {TABLE} (source_id)",
-    f"""CREATE OR REPLACE FUNCTION retrieval_chunk_index_added() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-      INSERT INTO {TABLE} (chunk_id, chatbot_id, source_id, length, doc)
-      SELECT a.id, a.chatbot_id, a.source_id, greatest(length(v), 1), v
-        FROM added AS a, to_tsvector('{CONFIG}', a.text) AS v
-      ON CONFLICT (chunk_id) DO UPDATE
-        SET chatbot_id = EXCLUDED.chatbot_id, source_id = EXCLUDED.source_id,
-            length = EXCLUDED.length, doc = EXCLUDED.doc;
-      RETURN NULL;
-    END $$""",
-    f"""CREATE OR REPLACE FUNCTION retrieval_chunk_index_removed() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-      DELETE FROM {TABLE} AS k USING removed AS r WHERE k.chunk_id = r.id;
-      RETURN NULL;
-    END $$""",
-    f"""CREATE OR REPLACE FUNCTION retrieval_chunk_index_changed() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-      INSERT INTO {TABLE} (chunk_id, chatbot_id, source_id, length, doc)
-      SELECT NEW.id, NEW.chatbot_id, NEW.source_id, greatest(length(v), 1), v
-        FROM to_tsvector('{CONFIG}', NEW.text) AS v
-      ON CONFLICT (chunk_id) DO UPDATE
-        SET chatbot_id = EXCLUDED.chatbot_id, source_id = EXCLUDED.source_id,
-            length = EXCLUDED.length, doc = EXCLUDED.doc;
-      RETURN NULL;
-    END $$""",
-    f"""CREATE OR REPLACE FUNCTION retrieval_chunk_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-      TRUNCATE {TABLE};
-      RETURN NULL;
-    END $$""",
+    _trigger_function("retrieval_chunk_index_added", _index_rows("a", "added AS a, ")),
+    _trigger_function(
+        "retrieval_chunk_index_removed", f"DELETE FROM {TABLE} AS k USING removed AS r WHERE k.chunk_id = r.id"
+    ),
+    _trigger_function("retrieval_chunk_index_changed", _index_rows("NEW", "")),
+    _trigger_function("retrieval_chunk_truncate", f"TRUNCATE {TABLE}"),
     *(f"DROP TRIGGER IF EXISTS {name} ON sources_chunk" for name in _TRIGGERS),
     """CREATE TRIGGER retrieval_chunk_index_added AFTER INSERT ON sources_chunk
        REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION retrieval_chunk_index_added()""",

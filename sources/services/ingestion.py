@@ -126,7 +126,12 @@ def _extract_and_store(claim: lifecycle.Claim) -> dict[str, Any]:
         chunking=(source.chunk_size, source.chunk_overlap), warm=settings.EXTRACTION_WARM_TEMPLATE,
     ) as proc:
         for _ in writer.add_all(_drafts(proc, reporter)):
-            reporter.report(progress=_percent(proc.stats), stage=f"Stored {writer.result.chunk_count} chunks")
+            # With the reading counts too: this report takes the throttle's slot after every batch,
+            # and batches that index while staging are slow enough to take it every time.
+            reporter.report(
+                progress=_percent(proc.stats), stage=f"Stored {writer.result.chunk_count} chunks",
+                **_progress_fields(proc.stats),
+            )
     stats = proc.stats
     if writer.result.chunk_count == 0:
         if source.file_kind == "pdf":
