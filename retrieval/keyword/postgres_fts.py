@@ -8,8 +8,8 @@ frequencies exactly from the candidates, and N / average length over the chatbot
 
 Every chunk row is indexed as it is written, staged or active, by statement-level triggers that
 compute the tsvectors of a whole ``COPY`` batch in one set-based insert; rankings keep only
-chunks that are active (``retrieval.keyword.active``). ``to_tsvector`` is the expensive part (about 10 MB of text a
-second per core here): done while staging, it runs in the batches' short transactions while
+chunks that are active (``retrieval.keyword.active``). ``to_tsvector`` is the expensive part
+(about 9 MB of text a second per core here): done while staging, it runs in the batches' short transactions while
 the extraction child works, instead of in the swap, which used to spend 37 s re-indexing a 100 MB
 CSV inside the transaction that holds the source's row lock. N, the average length and the
 document frequencies count the staged chunks of a run in flight too: a small, passing shift of
@@ -32,7 +32,6 @@ B = 0.75
 # ``retrieval_chunk_sync`` is the first version's row trigger, which indexed active chunks only.
 _TRIGGERS = ("retrieval_chunk_sync", "retrieval_chunk_index_added", "retrieval_chunk_index_removed",
              "retrieval_chunk_index_changed", "retrieval_chunk_truncate")
-
 
 
 def _index_rows(row: str, source: str) -> str:
