@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from sources.scraping.crawler import (
-    DEFAULT_USER_AGENT,
-    Crawler,
+from sources.scraping.crawl_events import (
     CrawlEvent,
     CrawlFinished,
     CrawlOptions,
@@ -14,9 +12,9 @@ from sources.scraping.crawler import (
     PageSkipped,
     PageState,
     PageUnchanged,
-    crawl,
-    url_key,
 )
+from sources.scraping.crawl_scope import url_key
+from sources.scraping.crawler import DEFAULT_USER_AGENT, Crawler, crawl
 from sources.scraping.fetch import FetchResult, SafeFetcher, classify_content
 from sources.scraping.html import PageContent, parse_html, parse_plain_text
 from sources.scraping.robots import RobotsPolicy

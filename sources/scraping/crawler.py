@@ -2,158 +2,38 @@
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
-import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from botsmith.errors import ErrorCode, ProcessingError
+from sources.scraping.crawl_events import (
+    CrawlEvent,
+    CrawlFinished,
+    CrawlOptions,
+    PageFailed,
+    PageFetched,
+    PageGone,
+    PageSkipped,
+    PageState,
+    PageUnchanged,
+)
+from sources.scraping.crawl_scope import SKIP_EXTENSIONS, pattern_matches, site_of, url_key
 from sources.scraping.fetch import SUPPORTED_TYPES, FetchResult, SafeFetcher, classify_content
 from sources.scraping.html import PageContent, clean_url, parse_html, parse_plain_text
 from sources.scraping.render import Renderer, needs_render
 from sources.scraping.robots import RobotsPolicy
-from sources.scraping.sitemap import collect_sitemap_urls, parse_lastmod
-from sources.scraping.urlsafety import normalize_url
+from sources.scraping.sitemap import collect_sitemap_urls
 
 BOT_VERSION = "0.1"
 DEFAULT_USER_AGENT = f"BotSmithBot/{BOT_VERSION} (+https://github.com/botsmith/botsmith)"
-# Never worth a request: the crawler only reads HTML, plain text and PDF.
-_SKIP_EXTENSIONS = frozenset(
-    [
-        ".zip",
-        ".gz",
-        ".tgz",
-        ".tar",
-        ".rar",
-        ".7z",
-        ".bz2",
-        ".xz",
-        ".exe",
-        ".msi",
-        ".dmg",
-        ".iso",
-        ".apk",
-        ".jpg",
-        ".jpeg",
-        ".png",
-        ".gif",
-        ".webp",
-        ".svg",
-        ".ico",
-        ".bmp",
-        ".tif",
-        ".tiff",
-        ".avif",
-        ".mp3",
-        ".mp4",
-        ".m4a",
-        ".avi",
-        ".mov",
-        ".wmv",
-        ".webm",
-        ".mkv",
-        ".ogg",
-        ".wav",
-        ".flac",
-        ".css",
-        ".js",
-        ".mjs",
-        ".woff",
-        ".woff2",
-        ".ttf",
-        ".otf",
-        ".eot",
-        ".doc",
-        ".docx",
-        ".xls",
-        ".xlsx",
-        ".ppt",
-        ".pptx",
-        ".odt",
-        ".ods",
-        ".rss",
-        ".atom",
-    ]
-)
-_TRACKING_PARAM_RE = re.compile(r"^(utm_[a-z]+|fbclid|gclid|mc_eid|mc_cid)$", re.IGNORECASE)
 
 ProgressCallback = Callable[[int, int], None]
-
-
-@dataclass(slots=True)
-class CrawlOptions:
-    """Knobs of one crawl.
-
-    ``include``/``exclude``: glob patterns matched against the URL path plus query
-    (``/docs/*``, ``*.php?*``; ``*`` also crosses ``/``); a pattern starting with ``re:`` is a
-    regular expression searched in the whole URL. Excludes win; the start URL is exempt
-    from both because the owner typed it. ``same_site``: same host, ignoring a leading
-    ``www.`` and http/https; other subdomains count as other sites.
-    """
-
-    max_pages: int = 1
-    max_depth: int = 2
-    same_site: bool = True
-    include: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
-    use_sitemap: bool = True
-    delay: float = 1.0
-    max_crawl_delay: float = 10.0  # a robots.txt Crawl-delay above this is capped
-    respect_robots: bool = True  # robots.txt and <meta name="robots" content="noindex/nofollow">
-    max_sitemap_urls: int = 10_000
-    max_sitemap_files: int = 20
-    # "auto": render in the browser only pages whose static HTML looks like an app shell; needs a renderer.
-    render: str = "never"
-    render_min_text_chars: int = 100
-
-
-@dataclass(slots=True)
-class PageState:
-    """What the caller remembers of a page from the previous crawl."""
-
-    etag: str | None = None
-    last_modified: str | None = None
-    content_hash: str | None = None
-    lastmod: datetime | None = None
-
-    @classmethod
-    def coerce(cls, value: PageState | Mapping[str, Any]) -> PageState:
-        if isinstance(value, PageState):
-            return value
-        lastmod = value.get("lastmod")
-        if isinstance(lastmod, str):
-            lastmod = parse_lastmod(lastmod)
-        return cls(
-            etag=value.get("etag") or None,
-            last_modified=value.get("last_modified") or None,
-            content_hash=value.get("content_hash") or None,
-            lastmod=lastmod if isinstance(lastmod, datetime) else None,
-        )
-
-
-def url_key(url: str) -> str | None:
-    """Dedupe key: lower-case scheme/host, no default port, no tracking parameters, no fragment except a
-    hash route (``#/docs``, ``#!/docs``): in a client-side app that names another page."""
-    try:
-        normalised, _, _, _ = normalize_url(url)
-    except ProcessingError:
-        return None
-    fragment = url.partition("#")[2] if "#" in url else ""
-    route = fragment if fragment.startswith(("/", "!/")) and len(fragment) > 1 else ""
-    parts = urlsplit(normalised)
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        kept = [(k, v) for k, v in pairs if not _TRACKING_PARAM_RE.match(k)]
-        if len(kept) != len(pairs):
-            query = urlencode(kept)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, route))
 
 
 class _LeftSite(Exception):
@@ -162,87 +42,9 @@ class _LeftSite(Exception):
         self.host = host
 
 
-def _site(url: str) -> str:
-    host = (urlsplit(url).hostname or "").lower()
-    return host[4:] if host.startswith("www.") else host
-
-
-def _pattern_matches(pattern: str, url: str) -> bool:
-    if pattern.startswith("re:"):
-        return re.search(pattern[3:], url) is not None
-    if pattern.startswith(("http://", "https://")):
-        return fnmatch.fnmatchcase(url, pattern)
-    parts = urlsplit(url)
-    target = parts.path + (f"?{parts.query}" if parts.query else "")
-    return fnmatch.fnmatchcase(target, pattern)
-
-
 def content_hash(text_or_bytes: str | bytes) -> str:
     data = text_or_bytes.encode("utf-8") if isinstance(text_or_bytes, str) else text_or_bytes
     return hashlib.sha256(data).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class PageFetched:
-    """A page with content. ``kind`` "pdf" carries the raw ``body`` for the document extractor
-    and ``content`` None; "html" and "text" carry parsed ``content`` and an empty ``body``."""
-
-    url: str
-    canonical_url: str
-    title: str
-    status_code: int
-    content: PageContent | None
-    content_hash: str
-    etag: str | None
-    last_modified: str | None
-    kind: str = "html"
-    body: bytes = b""
-    content_type: str = ""
-    depth: int = 0
-    lastmod: datetime | None = None  # from the sitemap; store it in PageState for the next crawl
-    rendered: bool = False  # text and links come from the DOM after headless Chromium ran its scripts
-
-
-@dataclass(frozen=True, slots=True)
-class PageUnchanged:
-    url: str
-    reason: str  # "not_modified" | "same_hash" | "sitemap_lastmod"
-    etag: str | None = None
-    last_modified: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PageFailed:
-    url: str
-    status_code: int | None
-    error: str
-    code: str = ErrorCode.FETCH_FAILED
-
-
-@dataclass(frozen=True, slots=True)
-class PageSkipped:
-    url: str
-    reason: str  # "robots.txt", "redirect", "off-site", "excluded by pattern", "duplicate content", ...
-    detail: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class PageGone:
-    url: str
-    status_code: int  # 404 or 410
-
-
-@dataclass(frozen=True, slots=True)
-class CrawlFinished:
-    """Last event. Only a ``complete`` crawl lets the caller treat unseen known pages as removed."""
-
-    pages_done: int
-    pages_found: int
-    complete: bool
-    reason: str  # "complete" | "max_pages" | "cancelled"
-
-
-CrawlEvent = PageFetched | PageUnchanged | PageFailed | PageSkipped | PageGone | CrawlFinished
 
 
 @dataclass(slots=True)
@@ -283,13 +85,13 @@ class Crawler:
         self.seen: set[str] = set()
         self.fetched: set[str] = set()
         self.hashes: dict[str, str] = {}
-        self.sites = {_site(self.start)}
+        self.sites = {site_of(self.start)}
         self.last_request: dict[str, float] = {}
         self.pages_done = 0
         self.found = 0
 
     def in_scope(self, url: str) -> bool:
-        return not self.options.same_site or _site(url) in self.sites
+        return not self.options.same_site or site_of(url) in self.sites
 
     def enqueue(
         self, url: str, depth: int, *, hops: int = 0, lastmod: datetime | None = None, front: bool = False
@@ -361,7 +163,7 @@ class Crawler:
             yield PageFailed(url, None, exc.message, exc.code)
             return
         finally:
-            self.last_request[_site(url)] = self.clock()
+            self.last_request[site_of(url)] = self.clock()
         if result.location:
             yield from self._redirect(entry, result)
             return
@@ -380,7 +182,7 @@ class Crawler:
         if target is None:
             return
         if entry.depth == 0:
-            self.sites.add(_site(target))  # http -> https, example.com -> www.example.com
+            self.sites.add(site_of(target))  # http -> https, example.com -> www.example.com
         if not self.in_scope(target):
             yield PageSkipped(target, "off-site", f"redirect target of {entry.url}")
             return
@@ -509,13 +311,13 @@ class Crawler:
     def _pre_fetch_skip(self, url: str, *, is_start: bool) -> PageSkipped | None:
         options = self.options
         if not is_start:
-            if any(_pattern_matches(p, url) for p in options.exclude):
+            if any(pattern_matches(p, url) for p in options.exclude):
                 return PageSkipped(url, "excluded by pattern")
-            if options.include and not any(_pattern_matches(p, url) for p in options.include):
+            if options.include and not any(pattern_matches(p, url) for p in options.include):
                 return PageSkipped(url, "excluded by pattern", "matches no include pattern")
             last = urlsplit(url).path.rsplit("/", 1)[-1].lower()
             ext = last[last.rfind(".") :] if "." in last else ""
-            if ext in _SKIP_EXTENSIONS:
+            if ext in SKIP_EXTENSIONS:
                 return PageSkipped(url, f"file type {ext}")
         if self.robots is not None and not self.robots.can_fetch(url):
             rules = self.robots.rules_for(url)
@@ -531,7 +333,7 @@ class Crawler:
             robots_delay = self.robots.crawl_delay(url)
             if robots_delay:
                 delay = max(delay, min(robots_delay, self.options.max_crawl_delay))
-        last = self.last_request.get(_site(url))
+        last = self.last_request.get(site_of(url))
         if last is not None and delay > 0:
             wait = delay - (self.clock() - last)
             if wait > 0:
