@@ -289,6 +289,10 @@ def run_selenium(base: str, pages: dict[str, dict], chromium: str) -> dict:
             finally:
                 driver.quit()
         seconds = time.perf_counter() - started
+    return _driver_result(seconds, found, waited_out, memory)
+
+
+def _driver_result(seconds: float, found: int, waited_out: int, memory: TreePeak) -> dict:
     return {"seconds": seconds, "found": found, "peak_pss_mb": memory.peak / c.MB, "waited_out": waited_out,
             "driver_pss_mb": memory.driver_peak / c.MB}
 
@@ -323,8 +327,7 @@ def run_playwright(base: str, pages: dict[str, dict], chromium: str) -> dict:
             finally:
                 browser.close()
         seconds = time.perf_counter() - started
-    return {"seconds": seconds, "found": found, "peak_pss_mb": memory.peak / c.MB, "waited_out": waited_out,
-            "driver_pss_mb": memory.driver_peak / c.MB}
+    return _driver_result(seconds, found, waited_out, memory)
 
 
 def main() -> None:

@@ -31,6 +31,13 @@ def send(proxy: GuardProxy, head: str, timeout: float = 10.0) -> bytes:
         return data
 
 
+def timed_get(proxy, port: int, headers: str = "", timeout: float = 30) -> tuple[bytes, float]:
+    """A GET of the raw upstream on 127.0.0.2 through the proxy: the reply and how long it took."""
+    started = time.monotonic()
+    reply = send(proxy, f"GET http://127.0.0.2:{port}/ HTTP/1.1\r\n{headers}\r\n", timeout=timeout)
+    return reply, time.monotonic() - started
+
+
 @pytest.fixture
 def site() -> Iterator[TestSite]:
     with serve_test_site(host="127.0.0.2") as served:
@@ -213,9 +220,7 @@ SMUGGLED = (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive\r\n
 @pytest.mark.parametrize("raw_upstream", [SMUGGLED], indirect=True)
 def test_the_response_is_forced_to_close_and_a_second_response_never_reaches_the_client(raw_upstream):
     with GuardProxy(allow_private=False, is_public=only_test_site) as proxy:
-        started = time.monotonic()
-        reply = send(proxy, f"GET http://127.0.0.2:{raw_upstream.port}/ HTTP/1.1\r\nHost: x\r\n\r\n", timeout=15)
-        elapsed = time.monotonic() - started
+        reply, elapsed = timed_get(proxy, raw_upstream.port, "Host: x\r\n", timeout=15)
 
     head, _, body = reply.partition(b"\r\n\r\n")
     lines = head.decode().lower().split("\r\n")
@@ -228,9 +233,7 @@ def test_the_response_is_forced_to_close_and_a_second_response_never_reaches_the
 @pytest.mark.parametrize("raw_upstream", [b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n"], indirect=True)
 def test_a_connection_ends_at_its_absolute_deadline_even_while_the_upstream_stays_open(raw_upstream):
     with GuardProxy(allow_private=False, is_public=only_test_site, connection_deadline=1.0) as proxy:
-        started = time.monotonic()
-        reply = send(proxy, f"GET http://127.0.0.2:{raw_upstream.port}/ HTTP/1.1\r\n\r\n", timeout=30)
-        elapsed = time.monotonic() - started
+        reply, elapsed = timed_get(proxy, raw_upstream.port)
 
     assert reply.startswith(b"HTTP/1.1 200")  # head passed, the promised byte never came
     assert elapsed < raw_upstream.hold / 2  # the proxy hung up at its deadline, well before the idle timeout
@@ -274,9 +277,7 @@ def test_connections_past_the_limit_get_a_503_and_a_freed_slot_is_reused(site):
 @pytest.mark.parametrize("raw_upstream", [b"HTTP/1.1 200 OK\r\n"], indirect=True)
 def test_an_upstream_that_never_finishes_its_head_is_dropped_at_the_deadline(raw_upstream):
     with GuardProxy(allow_private=False, is_public=only_test_site, connection_deadline=1.0) as proxy:
-        started = time.monotonic()
-        reply = send(proxy, f"GET http://127.0.0.2:{raw_upstream.port}/ HTTP/1.1\r\n\r\n", timeout=30)
-        elapsed = time.monotonic() - started
+        reply, elapsed = timed_get(proxy, raw_upstream.port)
 
     assert not reply.startswith(b"HTTP/1.1 200")
     assert elapsed < raw_upstream.hold / 2  # not the 30 s idle timeout, nor the upstream's 20 s hold
